@@ -1,0 +1,3 @@
+"""inpainterz: remove objects from video with a graph of nodes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,252 @@
+"""The `inpainterz` command.
+
+Exit codes: 0 done; 1 a node failed; 2 a bad graph, param, --set value or
+input file (one line per problem); 130 interrupted. Tracebacks only with
+--debug.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .errors import GraphError, InpainterzError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _registry():
+    from .registry import default_registry
+
+    reg = default_registry()
+    for problem in reg.problems:
+        _err(f"warning: {problem}")
+    return reg
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", help="cache folder (default $INPAINTERZ_CACHE or ~/.cache/inpainterz)")
+    p.add_argument("--cache-size", help="cache size budget, e.g. 20G (default $INPAINTERZ_CACHE_SIZE or 20G)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="independent nodes to run at once (default 1)")
+    p.add_argument("--no-cache", action="store_true", help="run every node, ignoring cached results")
+    p.add_argument("--ckpt-dir", help="folder holding model checkpoints (default $INPAINTERZ_CKPT or ./ckpt)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inpainterz", description="Remove objects from video with a graph of nodes.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a graph file")
+    p.add_argument("graph")
+    p.add_argument("-s", "--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a param (repeatable); parsed by the param's type")
+    p.add_argument("--report", help="write a JSON report of the run to this file")
+    p.add_argument("--target", action="append", default=[], metavar="NODE",
+                   help="run only what this node needs (repeatable)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    _add_run_options(p)
+
+    p = sub.add_parser("validate", help="check a graph file and print every problem")
+    p.add_argument("graph")
+    p.add_argument("-s", "--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+
+    p = sub.add_parser("nodes", help="list the node types")
+    p.add_argument("--json", action="store_true", help="print every descriptor as JSON")
+
+    p = sub.add_parser("describe", help="describe one node type")
+    p.add_argument("type")
+
+    p = sub.add_parser("cache", help="show or clear the cache")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("--cache-dir")
+    p.add_argument("--cache-size")
+
+    p = sub.add_parser("weights", help="list, fetch or verify model checkpoints")
+    p.add_argument("action", choices=["list", "fetch", "verify"])
+    p.add_argument("name", nargs="?", help="checkpoint name, or 'default' (for fetch)")
+    p.add_argument("--ckpt-dir")
+    p.add_argument("--mirror", help="fetch from this base URL instead of the official ones")
+
+    p = sub.add_parser("edit", help="open the visual editor")
+    p.add_argument("graph", nargs="?")
+    p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+
+    p = sub.add_parser("demo", help="make a sample shot and remove its moving object (no weights needed)")
+    p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    return parser
+
+
+def cmd_run(args) -> int:
+    from .cache import Cache
+    from .devices import check_device_spec
+    from .executor import run_graph
+    from .graph import Graph
+    from .progress import progress_printer
+
+    err = check_device_spec(args.device)
+    if err:
+        _err(err)
+        return EXIT_BAD_INPUT
+    if args.ckpt_dir:
+        os.environ["INPAINTERZ_CKPT"] = str(Path(args.ckpt_dir).resolve())
+    _registry()
+    graph = Graph.load(args.graph)
+    graph.apply_sets(args.set)
+    try:
+        cache = Cache(args.cache_dir, args.cache_size)
+    except ValueError as exc:
+        _err(f"--cache-size: {exc}")
+        return EXIT_BAD_INPUT
+    printer = progress_printer()
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        _err("\ninterrupted: stopping at the next chunk (Ctrl-C again to abort now)")
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = run_graph(graph, targets=args.target or None, cache=cache, device=args.device, jobs=args.jobs,
+                           no_cache=args.no_cache, on_event=printer, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        printer.close()
+    if args.report:
+        _write_json(Path(args.report), result.report())
+    for rep in result.failed:
+        _err(f"error: {rep.error}")
+        if args.debug and rep.traceback:
+            _err(rep.traceback)
+    if result.cancelled:
+        _err("interrupted: finished nodes are cached; run again to continue")
+    counts = {}
+    for r in result.nodes.values():
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    _err(f"{len(result.nodes)} nodes: {summary} in {result.seconds:.2f}s")
+    return result.exit_code()
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def cmd_validate(args) -> int:
+    from .graph import Graph
+
+    _registry()
+    graph = Graph.load(args.graph)
+    graph.apply_sets(args.set)
+    graph.check()
+    print(f"{args.graph}: ok ({len(graph.nodes)} nodes, {len(graph.edges())} connections)")
+    return EXIT_OK
+
+
+def cmd_nodes(args) -> int:
+    reg = _registry()
+    if args.json:
+        print(json.dumps([nt.to_json() for nt in reg], indent=2))
+        return EXIT_OK
+    category = None
+    for nt in reg:
+        if nt.category != category:
+            category = nt.category
+            print(f"{category}:")
+        ins = ", ".join(f"{i.name}:{i.type}{'?' if i.optional else ''}" for i in nt.inputs)
+        outs = ", ".join(f"{o.name}:{o.type}" for o in nt.outputs) or "files"
+        print(f"  {nt.id:<16} {ins or '-'} -> {outs}{'  [gpu]' if nt.gpu else ''}")
+        print(f"  {'':<16} {nt.doc}")
+    return EXIT_OK
+
+
+def cmd_describe(args) -> int:
+    import difflib
+
+    reg = _registry()
+    nt = reg.get(args.type)
+    if nt is None:
+        close = difflib.get_close_matches(args.type, [t.id for t in reg], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        _err(f"unknown node type '{args.type}'{hint}; `inpainterz nodes` lists the types")
+        return EXIT_BAD_INPUT
+    print(nt.describe())
+    return EXIT_OK
+
+
+def cmd_cache(args) -> int:
+    from .cache import Cache, human_bytes
+
+    cache = Cache(args.cache_dir, args.cache_size)
+    if args.action == "clear":
+        n = cache.clear()
+        print(f"removed {n} entries from {cache.root}")
+    else:
+        info = cache.info()
+        print(f"cache:   {info['path']}\nentries: {info['entries']}\n"
+              f"size:    {human_bytes(info['bytes'])} of {human_bytes(info['budget'])} budget")
+    return EXIT_OK
+
+
+def cmd_weights(args) -> int:
+    from . import weights_cli
+
+    if args.ckpt_dir:
+        os.environ["INPAINTERZ_CKPT"] = str(Path(args.ckpt_dir).resolve())
+    return {"list": weights_cli.cmd_list, "fetch": weights_cli.cmd_fetch, "verify": weights_cli.cmd_verify}[args.action](args)
+
+
+def cmd_edit(args) -> int:
+    from ..editor.app import main as editor_main
+
+    return editor_main(args.graph, screenshot=args.screenshot)
+
+
+def cmd_demo(args) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.out)
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "nodes": cmd_nodes, "describe": cmd_describe,
+            "cache": cmd_cache, "weights": cmd_weights, "edit": cmd_edit, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GraphError as exc:
+        for line in exc.lines():
+            _err(line)
+        return EXIT_BAD_INPUT
+    except InpainterzError as exc:
+        _err(f"error: {exc}")
+        if args.debug:
+            raise
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        _err(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,420 @@
+"""The data that travels on edges, and how it lies on disk.
+
+`Frames` and `Masks` are clips: read-only, read by index or in chunks, never
+held whole in memory. Each is backed by a *reader*: chunk files in the cache
+(written through `ClipWriter`) or a lazy reader on a source file (registered
+by the I/O nodes with `register_reader`). `KeyMasks`, `Boxes` and `Points`
+are small and live in memory as dicts.
+
+Every value has a `version`: the content hash that gives the engine its early
+cutoff. It covers what the data *is* (pixels, fps, shape), not where it came
+from, so a byte-identical copy of a source file yields the same version.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import zlib
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+CHUNK_BYTES = 32 * 1024 * 1024  # target size of one chunk file
+
+
+def digest(*parts: Any) -> str:
+    """A short, stable content hash of JSON-able parts and bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, (bytes, bytearray, memoryview)):
+            h.update(bytes(part))
+        else:
+            h.update(json.dumps(part, sort_keys=True, separators=(",", ":"), default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a clip came from, so audio and timecode can follow it.
+
+    `first` is the index, in the source, of this clip's frame 0.
+    """
+
+    path: str
+    first: int = 0
+    fps: str | None = None  # the source's own frame rate, as "num/den"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- readers
+
+READERS: dict[str, Callable[[dict, Path], Any]] = {}
+
+
+def register_reader(kind: str, from_meta: Callable[[dict, Path], Any]) -> None:
+    """Make a reader kind loadable from cache metadata (`meta["kind"] == kind`)."""
+    READERS[kind] = from_meta
+
+
+def reader_from_meta(meta: dict, base: Path):
+    kind = meta.get("kind")
+    if kind not in READERS:
+        # I/O nodes register their readers on import; import them on demand.
+        import importlib
+
+        module = meta.get("module")
+        if module and module.startswith("inpainterz."):
+            importlib.import_module(module)
+    if kind not in READERS:
+        raise KeyError(f"no reader for clip kind {kind!r}")
+    return READERS[kind](meta, base)
+
+
+class ChunkReader:
+    """Reads a clip stored as numbered chunk files (raw .npy or zlib)."""
+
+    kind = "chunks"
+
+    def __init__(self, folder: Path, count: int, shape: tuple, chunk: int, compressed: bool):
+        self.folder, self.count, self.shape = Path(folder), count, tuple(shape)
+        self.chunk, self.compressed = chunk, compressed
+        self._lock = threading.Lock()
+        self._cached: tuple[int, np.ndarray] | None = None  # one decoded chunk
+
+    def _load_chunk(self, index: int) -> np.ndarray:
+        with self._lock:
+            if self._cached is not None and self._cached[0] == index:
+                return self._cached[1]
+        n = min(self.chunk, self.count - index * self.chunk)
+        if self.compressed:
+            raw = zlib.decompress((self.folder / f"{index:06d}.z").read_bytes())
+            arr = np.frombuffer(raw, dtype=np.uint8).reshape((n, *self.shape))
+        else:
+            arr = np.load(self.folder / f"{index:06d}.npy", mmap_mode="r")
+        with self._lock:
+            self._cached = (index, arr)
+        return arr
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, *self.shape), dtype=np.uint8)
+        pos = start
+        while pos < stop:
+            ci = pos // self.chunk
+            arr = self._load_chunk(ci)
+            lo = pos - ci * self.chunk
+            hi = min(len(arr), lo + (stop - pos))
+            out[pos - start: pos - start + hi - lo] = arr[lo:hi]
+            pos += hi - lo
+        return out
+
+    @property
+    def natural_chunk(self) -> int:
+        return self.chunk
+
+    def files(self) -> list[Path]:
+        ext = ".z" if self.compressed else ".npy"
+        n = -(-self.count // self.chunk) if self.count else 0
+        return [self.folder / f"{i:06d}{ext}" for i in range(n)]
+
+    def to_meta(self, base: Path) -> dict:
+        return {"kind": self.kind, "dir": os.path.relpath(self.folder, base), "count": self.count,
+                "shape": list(self.shape), "chunk": self.chunk, "compressed": self.compressed}
+
+    @classmethod
+    def from_meta(cls, meta: dict, base: Path) -> "ChunkReader":
+        return cls(base / meta["dir"], meta["count"], tuple(meta["shape"]), meta["chunk"], meta["compressed"])
+
+
+register_reader(ChunkReader.kind, ChunkReader.from_meta)
+
+
+# ---------------------------------------------------------------- clips
+
+class Clip:
+    """A read-only sequence of equally sized uint8 frames."""
+
+    type_name = "Clip"
+    frame_ndim = 2
+
+    def __init__(self, reader, count: int, height: int, width: int, version: str):
+        self.reader, self.count, self.height, self.width = reader, int(count), int(height), int(width)
+        self.version = version
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def shape(self) -> tuple:
+        return (self.count, *self.frame_shape)
+
+    @property
+    def frame_shape(self) -> tuple:
+        return (self.height, self.width)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop-1 as one array (k, *frame_shape)."""
+        start, stop = max(0, int(start)), min(self.count, int(stop))
+        if stop <= start:
+            return np.empty((0, *self.frame_shape), dtype=np.uint8)
+        return self.reader.read(start, stop)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i < 0:
+            i += self.count
+        if not 0 <= i < self.count:
+            raise IndexError(f"frame {i} is outside the clip (0..{self.count - 1})")
+        return self.read(i, i + 1)[0]
+
+    def chunks(self, size: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (first index, array) over the clip, a bounded chunk at a time."""
+        stop = self.count if stop is None else min(stop, self.count)
+        size = size or getattr(self.reader, "natural_chunk", None) or chunk_frames(self.frame_shape)
+        for pos in range(start, stop, size):
+            yield pos, self.read(pos, min(stop, pos + size))
+
+    def __repr__(self) -> str:
+        return f"{self.type_name}({self.count} x {'x'.join(map(str, self.frame_shape))}, version {self.version[:8]})"
+
+
+class Frames(Clip):
+    """A clip of RGB frames, (H, W, 3) uint8 each, with its frame rate."""
+
+    type_name = "Frames"
+
+    def __init__(self, reader, count, height, width, version, fps: Fraction = Fraction(25), source: SourceInfo | None = None):
+        super().__init__(reader, count, height, width, version)
+        self.fps, self.source = Fraction(fps), source
+
+    @property
+    def frame_shape(self) -> tuple:
+        return (self.height, self.width, 3)
+
+
+class Masks(Clip):
+    """A clip of label maps, (H, W) uint8 each: 0 background, 1..255 objects."""
+
+    type_name = "Masks"
+
+
+def chunk_frames(frame_shape: tuple) -> int:
+    return max(1, CHUNK_BYTES // max(1, int(np.prod(frame_shape))))
+
+
+class ClipWriter:
+    """Appends frames to chunk files in a folder and hashes them as it goes."""
+
+    def __init__(self, folder: Path, frame_shape: tuple, compressed: bool, make: Callable[..., Clip], header: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.frame_shape, self.compressed, self._make = tuple(frame_shape), compressed, make
+        self.chunk = chunk_frames(self.frame_shape)
+        self._buf = np.empty((self.chunk, *self.frame_shape), dtype=np.uint8)
+        self._fill = 0
+        self._chunks_written = 0
+        self._hash = hashlib.blake2b(digest_size=16)
+        self._hash.update(json.dumps(header, sort_keys=True).encode())
+        self.count = 0
+        self._closed = False
+
+    def append(self, frames: np.ndarray) -> None:
+        """Add one frame (frame_shape) or a batch (k, *frame_shape) of uint8."""
+        arr = np.asarray(frames)
+        if arr.shape == self.frame_shape:
+            arr = arr[None]
+        if arr.shape[1:] != self.frame_shape:
+            raise ValueError(f"frame shape {arr.shape[1:]} does not match the clip's {self.frame_shape}")
+        if arr.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8, got {arr.dtype}")
+        pos = 0
+        while pos < len(arr):
+            take = min(self.chunk - self._fill, len(arr) - pos)
+            self._buf[self._fill:self._fill + take] = arr[pos:pos + take]
+            self._fill += take
+            pos += take
+            if self._fill == self.chunk:
+                self._flush()
+        self.count += len(arr)
+
+    def _flush(self) -> None:
+        if not self._fill:
+            return
+        data = self._buf[: self._fill]
+        self._hash.update(data.tobytes())
+        name = f"{self._chunks_written:06d}"
+        if self.compressed:
+            (self.folder / f"{name}.z").write_bytes(zlib.compress(data.tobytes(), 1))
+        else:
+            np.save(self.folder / f"{name}.npy", data)
+        self._chunks_written += 1
+        self._fill = 0
+
+    def close(self) -> Clip:
+        if self._closed:
+            raise RuntimeError("clip writer already closed")
+        self._flush()
+        self._closed = True
+        self._buf = None
+        reader = ChunkReader(self.folder, self.count, self.frame_shape, self.chunk, self.compressed)
+        version = digest(self._hash.hexdigest(), self.count)
+        h, w = self.frame_shape[:2]
+        return self._make(reader, self.count, h, w, version)
+
+
+def frames_writer(folder: Path, height: int, width: int, fps: Fraction, source: SourceInfo | None = None) -> ClipWriter:
+    fps = Fraction(fps)
+    header = {"type": "Frames", "h": height, "w": width, "fps": str(fps)}
+    return ClipWriter(folder, (height, width, 3), False,
+                      lambda r, n, h, w, v: Frames(r, n, h, w, v, fps=fps, source=source), header)
+
+
+def masks_writer(folder: Path, height: int, width: int) -> ClipWriter:
+    # Label maps are mostly zeros: zlib at level 1 shrinks them ~50x for little CPU.
+    header = {"type": "Masks", "h": height, "w": width}
+    return ClipWriter(folder, (height, width), True, Masks, header)
+
+
+def frames_version(content: str, count: int, height: int, width: int, fps: Fraction) -> str:
+    """The version of a Frames clip read lazily from a source (content = hash of the source data)."""
+    return digest("Frames", content, count, height, width, str(Fraction(fps)))
+
+
+def masks_version(content: str, count: int, height: int, width: int) -> str:
+    return digest("Masks", content, count, height, width)
+
+
+# ---------------------------------------------------------------- keyed data
+
+class KeyMasks(dict):
+    """Label maps for some frames only: {frame index: (H, W) uint8}."""
+
+    type_name = "KeyMasks"
+
+    def __init__(self, items=(), height: int = 0, width: int = 0):
+        super().__init__()
+        self.height, self.width = int(height), int(width)
+        for k, v in dict(items).items():
+            self[k] = v
+
+    def __setitem__(self, key, value):
+        arr = np.asarray(value)
+        if arr.dtype != np.uint8 or arr.ndim != 2:
+            raise ValueError(f"keymask for frame {key} must be an (H, W) uint8 label map, got {arr.dtype} {arr.shape}")
+        if self.height and arr.shape != (self.height, self.width):
+            raise ValueError(f"keymask for frame {key} is {arr.shape[1]}x{arr.shape[0]}, expected {self.width}x{self.height}")
+        if not self.height:
+            self.height, self.width = arr.shape
+        super().__setitem__(int(key), arr)
+
+    @property
+    def version(self) -> str:
+        parts = ["KeyMasks", self.height, self.width]
+        for k in sorted(self):
+            parts += [k, np.ascontiguousarray(self[k]).tobytes()]
+        return digest(*parts)
+
+
+class _Records(dict):
+    """{frame index: [record, ...]} with JSON-able records."""
+
+    type_name = "Records"
+
+    def __init__(self, items=()):
+        super().__init__()
+        for k, v in dict(items).items():
+            self[int(k)] = [list(r) for r in v]
+
+    @property
+    def version(self) -> str:
+        return digest(self.type_name, {str(k): self[k] for k in sorted(self)})
+
+    def to_json(self) -> dict:
+        return {str(k): self[k] for k in sorted(self)}
+
+
+class Boxes(_Records):
+    """{frame: [[x0, y0, x1, y1, score, label, object id], ...]} in clip pixels."""
+
+    type_name = "Boxes"
+
+
+class Points(_Records):
+    """{frame: [[x, y, positive, object id], ...]} in clip pixels."""
+
+    type_name = "Points"
+
+
+TYPES = {"Frames": Frames, "Masks": Masks, "KeyMasks": KeyMasks, "Boxes": Boxes, "Points": Points}
+
+
+# ---------------------------------------------------------------- storage
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, dst)
+
+
+def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
+    """Record `value` inside the entry folder `base`; return its metadata.
+
+    Clips written by this render already lie under `base`; clips that pass
+    through from elsewhere are hard-linked in, so an entry never depends on
+    another entry that eviction may remove.
+    """
+    cls = TYPES[type_name]
+    if not isinstance(value, cls):
+        raise TypeError(f"output '{name}' must be {type_name}, got {type(value).__name__}")
+    meta: dict = {"type": type_name, "version": value.version}
+    if isinstance(value, Clip):
+        reader = value.reader
+        if isinstance(reader, ChunkReader):
+            base_res = base.resolve()
+            if base_res not in reader.folder.resolve().parents:
+                folder = base / "data" / name
+                folder.mkdir(parents=True, exist_ok=True)
+                for f in reader.files():
+                    _link_or_copy(f, folder / f.name)
+                reader = ChunkReader(folder, reader.count, reader.shape, reader.chunk, reader.compressed)
+        meta.update(reader=reader.to_meta(base), count=value.count, height=value.height, width=value.width)
+        if isinstance(value, Frames):
+            meta.update(fps=str(value.fps), source=value.source.to_json() if value.source else None)
+    elif isinstance(value, KeyMasks):
+        path = base / f"{name}.keymasks.npz"
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **{f"f{k}": v for k, v in value.items()})
+        meta.update(file=path.name, height=value.height, width=value.width)
+    else:
+        meta.update(records=value.to_json())
+    return meta
+
+
+def load_value(meta: dict, base: Path) -> Any:
+    """Rebuild a value from its metadata in the entry folder `base`."""
+    type_name = meta["type"]
+    if type_name in ("Frames", "Masks"):
+        reader = reader_from_meta(meta["reader"], base)
+        if type_name == "Frames":
+            src = meta.get("source")
+            return Frames(reader, meta["count"], meta["height"], meta["width"], meta["version"],
+                          fps=Fraction(meta["fps"]), source=SourceInfo(**src) if src else None)
+        return Masks(reader, meta["count"], meta["height"], meta["width"], meta["version"])
+    if type_name == "KeyMasks":
+        with np.load(base / meta["file"]) as z:
+            items = {int(k[1:]): z[k] for k in z.files}
+        return KeyMasks(items, meta["height"], meta["width"])
+    return TYPES[type_name](meta["records"])
+
+
+def value_version(value: Any) -> str:
+    return value.version

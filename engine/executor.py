@@ -1,0 +1,417 @@
+"""The caching executor: runs the nodes a request needs, each at most once.
+
+The scheduler is a plain loop in the spirit of `dask/local.py`: the main
+thread keeps the state (waiting, ready, running, finished), decides cache
+hits, and hands renders to a thread pool. A node's cache key is a hash of its
+type id and version, its params, the fingerprints of the files it reads, and
+the data-versions of its inputs. Its outputs' data-versions are content
+hashes, so a re-run that gives the same content stops invalidation there.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+import networkx as nx
+
+from . import data
+from .cache import Cache
+from .data import digest
+from .devices import device_lock, resolve_device
+from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem
+from .fingerprint import fingerprint_path, stat_key
+
+ENGINE_KEY_VERSION = 1
+
+
+@dataclass
+class Event:
+    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note."""
+
+    kind: str
+    node: str
+    type: str
+    fraction: float | None = None
+    message: str | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class NodeReport:
+    id: str
+    type: str
+    status: str = "pending"  # ran | cached | failed | skipped
+    seconds: float = 0.0
+    key: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)
+    traceback: str | None = None
+
+    def to_json(self) -> dict:
+        d = {"type": self.type, "status": self.status, "seconds": round(self.seconds, 4), "key": self.key}
+        if self.error:
+            d["error"] = self.error
+        if self.notes:
+            d["notes"] = self.notes
+        return d
+
+
+class RunResult:
+    def __init__(self, nodes: dict[str, NodeReport], seconds: float, cancelled: bool, values: dict, cache: Cache):
+        self.nodes, self.seconds, self.cancelled = nodes, seconds, cancelled
+        self._values, self.cache = values, cache
+
+    @property
+    def ok(self) -> bool:
+        return not self.cancelled and all(r.status in ("ran", "cached") for r in self.nodes.values())
+
+    @property
+    def failed(self) -> list[NodeReport]:
+        return [r for r in self.nodes.values() if r.status == "failed"]
+
+    def status(self, node: str) -> str:
+        return self.nodes[node].status
+
+    def ran(self) -> set[str]:
+        return {n for n, r in self.nodes.items() if r.status == "ran"}
+
+    def value(self, node: str, output: str):
+        """An output's value: a lazy clip backed by the cache, or small data."""
+        loader = self._values.get((node, output))
+        if loader is None:
+            raise KeyError(f"no value for {node}.{output} (the node did not run or was not requested)")
+        return loader()
+
+    def exit_code(self) -> int:
+        if self.cancelled:
+            return 130
+        codes = [r.exit_code for r in self.failed]
+        return max(codes) if codes else 0
+
+    def report(self) -> dict:
+        return {"nodes": {n: r.to_json() for n, r in self.nodes.items()}, "seconds": round(self.seconds, 4)}
+
+
+class Context:
+    """What a render function gets besides its inputs and params."""
+
+    def __init__(self, node_id: str, type_id: str, device: str, workdir: Path,
+                 emit: Callable[[Event], None], cancel: threading.Event, report: NodeReport):
+        self.node_id, self.type_id, self.device = node_id, type_id, device
+        self.workdir = workdir / "scratch"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._data_dir = workdir / "data"
+        self._emit, self._cancel, self._report = emit, cancel, report
+        self._last_emit = 0.0
+        self._last_fraction = -1.0
+        self._n_writers = 0
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def progress(self, fraction: float, note: str | None = None) -> None:
+        """Report progress in [0, 1]; raises Cancelled when the user stopped the run."""
+        self.check_cancelled()
+        now = time.monotonic()
+        # Rate-limit events: a bar redrawn a thousand times a second helps nobody.
+        if note or now - self._last_emit > 0.1 or fraction >= 1.0 and self._last_fraction < 1.0:
+            self._last_emit, self._last_fraction = now, fraction
+            self._emit(Event("running", self.node_id, self.type_id, max(0.0, min(1.0, float(fraction))), note))
+
+    def note(self, message: str) -> None:
+        self._report.notes.append(message)
+        self._emit(Event("note", self.node_id, self.type_id, message=message))
+
+    def _writer_dir(self) -> Path:
+        self._n_writers += 1
+        return self._data_dir / f"w{self._n_writers}"
+
+    def new_frames(self, height: int, width: int, fps: Fraction, source: data.SourceInfo | None = None) -> data.ClipWriter:
+        return data.frames_writer(self._writer_dir(), height, width, fps, source)
+
+    def new_masks(self, height: int, width: int) -> data.ClipWriter:
+        return data.masks_writer(self._writer_dir(), height, width)
+
+    @property
+    def models(self):
+        from .models import default_manager
+
+        return default_manager()
+
+
+def _normalise_outputs(nt, result) -> dict:
+    if result is None:
+        result = {}
+    if not isinstance(result, dict) or (len(nt.outputs) == 1 and not isinstance(result, dict)):
+        result = {nt.outputs[0].name: result} if len(nt.outputs) == 1 else result
+    elif len(nt.outputs) == 1 and nt.outputs[0].name not in result and isinstance(result, (data.Boxes, data.Points, data.KeyMasks)):
+        result = {nt.outputs[0].name: result}
+    missing = [o.name for o in nt.outputs if o.name not in result]
+    if missing:
+        raise TypeError(f"render returned no value for output(s) {', '.join(missing)}")
+    return result
+
+
+def _canonical(value):
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def node_key(nt, params: dict, input_versions: dict, extra: Any) -> str:
+    files = {p.name: fingerprint_path(params[p.name]) for p in nt.params
+             if p.type == "path" and p.io == "read" and params.get(p.name)}
+    return digest("node", ENGINE_KEY_VERSION, nt.id, nt.version,
+                  {k: _canonical(v) for k, v in sorted(params.items())},
+                  dict(sorted(input_versions.items())), files, extra)
+
+
+def _writes_fingerprint(nt, params: dict) -> dict:
+    out = {}
+    for p in nt.params:
+        if p.type == "path" and p.io == "write" and params.get(p.name):
+            out[str(params[p.name])] = fingerprint_path(params[p.name])
+    return out
+
+
+def _writes_intact(meta: dict) -> bool:
+    """A sink's cached result counts only while the files it wrote are still there, unchanged."""
+    for path, recorded in meta.get("writes", {}).items():
+        if not recorded or fingerprint_path(path) != recorded:
+            return False
+    return True
+
+
+def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path | None = None,
+              cache_size: int | str | None = None, cache: Cache | None = None, device: str = "auto",
+              jobs: int = 1, no_cache: bool = False, on_event: Callable[[Event], None] | None = None,
+              cancel: threading.Event | None = None, check_files: bool = True) -> RunResult:
+    """Run `graph` (or the nodes `targets` need). Raises GraphError before anything runs."""
+    t_start = time.perf_counter()
+    problems = graph.validate(check_files=check_files)
+    if targets:
+        unknown = [t for t in targets if t not in graph.nodes]
+        problems += [Problem(f"no node '{t}' to run") for t in unknown]
+    if problems:
+        raise GraphError(problems, str(graph.path) if graph.path else None)
+
+    reg = graph.registry
+    dag = graph.dag()
+    needed: set[str] = set(graph.nodes) if not targets else set()
+    for t in targets or ():
+        needed |= {t} | nx.ancestors(dag, t)
+    order = [n for n in nx.topological_sort(dag) if n in needed]
+    types = {n: reg.get(graph.nodes[n].type) for n in order}
+    params = {n: graph.params_of(n) for n in order}
+
+    preflight = []
+    for n in order:
+        nt = types[n]
+        if nt.preflight is not None:
+            for msg in nt.preflight(params[n]) or ():
+                preflight.append(Problem(str(msg), n, nt.id))
+    if preflight:
+        raise GraphError(preflight, str(graph.path) if graph.path else None)
+
+    cache = cache or Cache(cache_dir, cache_size)
+    cancel = cancel or threading.Event()
+    emit_lock = threading.Lock()
+
+    def emit(ev: Event) -> None:
+        if on_event is not None:
+            with emit_lock:
+                on_event(ev)
+
+    reports = {n: NodeReport(n, types[n].id) for n in order}
+    upstream: dict[str, list[tuple[str, str, str]]] = {n: [] for n in order}  # port <- (src, output)
+    for src, out, dst, port in graph.edges():
+        if dst in needed:
+            upstream[dst].append((port, src, out))
+    downstream: dict[str, set[str]] = {n: set() for n in order}
+    for n in order:
+        for _, src, _ in upstream[n]:
+            downstream[src].add(n)
+
+    versions: dict[tuple[str, str], str] = {}  # (node, output) -> data-version
+    entries: dict[str, Any] = {}  # node -> committed cache Entry
+    values: dict[tuple[str, str], Callable[[], Any]] = {}
+    pinned: set[str] = set()
+    loaded: dict[tuple[str, str], Any] = {}
+    load_lock = threading.Lock()
+
+    def load(node: str, output: str):
+        with load_lock:
+            if (node, output) not in loaded:
+                entry = entries[node]
+                loaded[(node, output)] = data.load_value(entry.meta["outputs"][output], entry.path)
+            return loaded[(node, output)]
+
+    def finish(node: str, entry) -> None:
+        entries[node] = entry
+        pinned.add(entry.key)
+        for name, meta in entry.meta["outputs"].items():
+            versions[(node, name)] = meta["version"]
+            values[(node, name)] = lambda node=node, name=name: load(node, name)
+
+    gpu_device: str | None = None
+
+    def device_for(nt) -> str:
+        nonlocal gpu_device
+        if not nt.gpu:
+            return "cpu"
+        if gpu_device is None:
+            gpu_device = resolve_device(device)
+        return gpu_device
+
+    def render(node: str, key: str, dev: str) -> Any:
+        nt, rep = types[node], reports[node]
+        pending = cache.begin(key)
+        lock = device_lock(dev) if nt.gpu else None
+        try:
+            if lock is not None:
+                while not lock.acquire(timeout=0.1):
+                    if cancel.is_set():
+                        raise Cancelled()
+            try:
+                emit(Event("running", node, nt.id, 0.0))
+                t0 = time.perf_counter()
+                ctx = Context(node, nt.id, dev, pending.path, emit, cancel, rep)
+                kwargs = dict(params[node])
+                for inp in nt.inputs:
+                    kwargs[inp.name] = None
+                for port, src, out in upstream[node]:
+                    kwargs[port] = load(src, out)
+                result = _normalise_outputs(nt, nt.render(ctx, **kwargs))
+                ctx.check_cancelled()
+                out_meta = {o.name: data.save_value(o.type, result[o.name], pending.path, o.name) for o in nt.outputs}
+                rep.seconds = time.perf_counter() - t0
+            finally:
+                if lock is not None:
+                    lock.release()
+            meta = {"node": node, "type": nt.id, "outputs": out_meta, "seconds": rep.seconds,
+                    "writes": _writes_fingerprint(nt, params[node]), "notes": rep.notes}
+            return cache.commit(pending, meta)
+        except BaseException:
+            cache.abort(pending)
+            raise
+
+    remaining_inputs = {n: len({src for _, src, _ in upstream[n]}) for n in order}
+    ready = [n for n in order if remaining_inputs[n] == 0]
+    for n in order:
+        emit(Event("queued", n, types[n].id))
+    running: dict[Future, str] = {}
+    busy_devices: set[str] = set()
+    cancelled = False
+    slots = max(1, jobs)
+
+    def mark_skipped(node: str, reason: str) -> None:
+        for d in [node] + sorted(nx.descendants(dag, node) & needed):
+            r = reports[d]
+            if r.status == "pending":
+                r.status, r.error = "skipped", reason
+                emit(Event("skipped", d, r.type, message=reason))
+
+    def release(node: str) -> None:
+        for d in sorted(downstream[node], key=order.index):
+            remaining_inputs[d] -= 1
+            if remaining_inputs[d] == 0 and reports[d].status == "pending":
+                ready.append(d)
+
+    def fail(node: str, exc: BaseException) -> None:
+        rep = reports[node]
+        rep.status = "failed"
+        rep.exit_code = 2 if isinstance(exc, BadInput) else 1
+        rep.error = str(NodeFailed(node, rep.type, exc))
+        rep.traceback = "".join(traceback.format_exception(exc))
+        emit(Event("failed", node, rep.type, message=rep.error))
+        mark_skipped(node, f"upstream node '{node}' failed")
+
+    def dispatch() -> None:
+        """Settle cache hits and start renders until nothing more can start now."""
+        progress = True
+        while progress and not cancelled:
+            progress = False
+            for node in list(ready):
+                nt, rep = types[node], reports[node]
+                if rep.key is None:
+                    ins = {port: versions[(src, out)] for port, src, out in upstream[node]}
+                    extra = nt.fingerprint(params[node]) if nt.fingerprint else None
+                    rep.key = node_key(nt, params[node], ins, extra)
+                    entry = None if no_cache else cache.lookup(rep.key)
+                    if entry is not None and _writes_intact(entry.meta):
+                        ready.remove(node)
+                        rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
+                        finish(node, entry)
+                        emit(Event("cached", node, nt.id, 1.0))
+                        release(node)
+                        progress = True
+                        continue
+                if len(running) >= slots:
+                    continue
+                try:
+                    dev = device_for(nt)
+                except ValueError as exc:
+                    ready.remove(node)
+                    fail(node, BadInput(str(exc)))
+                    continue
+                if nt.gpu and dev in busy_devices:
+                    continue
+                if nt.gpu:
+                    busy_devices.add(dev)
+                ready.remove(node)
+                running[pool.submit(render, node, rep.key, dev)] = node
+
+    pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="inpainterz-node")
+    try:
+        while True:
+            cancelled = cancelled or cancel.is_set()
+            dispatch()
+            if not running:
+                break
+            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in done:
+                node = running.pop(fut)
+                nt, rep = types[node], reports[node]
+                if nt.gpu:
+                    busy_devices.discard(device_for(nt))
+                try:
+                    entry = fut.result()
+                except Cancelled:
+                    rep.status, rep.error = "skipped", "cancelled"
+                    cancelled = True
+                    emit(Event("skipped", node, nt.id, message="cancelled"))
+                    continue
+                except BaseException as exc:  # a failing node must not stop its independent siblings
+                    fail(node, exc)
+                    continue
+                rep.status = "ran"
+                finish(node, entry)
+                emit(Event("done", node, nt.id, 1.0, seconds=rep.seconds))
+                release(node)
+                cache.maybe_evict(pinned)
+    except KeyboardInterrupt:
+        cancel.set()
+        cancelled = True
+        for fut in list(running):
+            try:
+                fut.result()
+            except BaseException:
+                pass
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        if cancelled:
+            for n in order:
+                if reports[n].status == "pending":
+                    reports[n].status, reports[n].error = "skipped", "cancelled"
+        cache.evict(pinned)
+    return RunResult(reports, time.perf_counter() - t_start, cancelled, values, cache)

@@ -1,0 +1,45 @@
+"""Cheap fingerprints of the files a node reads or writes.
+
+A fingerprint is (size, mtime) per file: it changes when a file is touched,
+which makes a source node re-run; the source then hashes the content, and if
+that is unchanged nothing downstream runs (early cutoff).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from pathlib import Path
+
+_PRINTF = re.compile(r"%0?\d*d")
+_HASHES = re.compile(r"#+")
+
+
+def pattern_to_glob(pattern: str) -> str:
+    """`shot.%04d.png` or `shot.####.png` -> `shot.*.png`."""
+    return _HASHES.sub("*", _PRINTF.sub("*", pattern))
+
+
+def is_pattern(path: str | Path) -> bool:
+    name = Path(path).name
+    return bool(_PRINTF.search(name) or _HASHES.search(name) or "*" in name or "?" in name)
+
+
+def stat_key(path: str | Path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def fingerprint_path(path: str | Path) -> list:
+    """[(name, size, mtime)] for a file, every file of a folder, or every match of a pattern."""
+    path = Path(path)
+    if is_pattern(path):
+        files = sorted(glob.glob(pattern_to_glob(str(path))))
+    elif path.is_dir():
+        files = sorted(str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    else:
+        files = [str(path)]
+    return [[os.path.basename(f), stat_key(f)] for f in files]
