@@ -309,6 +309,8 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
     for n in order:
         emit(Event("queued", n, types[n].id))
     running: dict[Future, str] = {}
+    inflight: set[str] = set()  # keys being rendered now
+    produced: dict[str, Any] = {}  # key -> entry committed by this run
     busy_devices: set[str] = set()
     cancelled = False
     slots = max(1, jobs)
@@ -346,15 +348,17 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                     ins = {port: versions[(src, out)] for port, src, out in upstream[node]}
                     extra = nt.fingerprint(params[node]) if nt.fingerprint else None
                     rep.key = node_key(nt, params[node], ins, extra)
-                    entry = None if no_cache else cache.lookup(rep.key)
-                    if entry is not None and _writes_intact(entry.meta):
-                        ready.remove(node)
-                        rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
-                        finish(node, entry)
-                        emit(Event("cached", node, nt.id, 1.0))
-                        release(node)
-                        progress = True
-                        continue
+                if rep.key in inflight:
+                    continue  # an identical node is rendering: wait and reuse its result
+                entry = produced.get(rep.key) or (None if no_cache else cache.lookup(rep.key))
+                if entry is not None and _writes_intact(entry.meta):
+                    ready.remove(node)
+                    rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
+                    finish(node, entry)
+                    emit(Event("cached", node, nt.id, 1.0))
+                    release(node)
+                    progress = True
+                    continue
                 if len(running) >= slots:
                     continue
                 try:
@@ -368,6 +372,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                 if nt.gpu:
                     busy_devices.add(dev)
                 ready.remove(node)
+                inflight.add(rep.key)
                 running[pool.submit(render, node, rep.key, dev)] = node
 
     pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="inpainterz-node")
@@ -381,6 +386,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
             for fut in done:
                 node = running.pop(fut)
                 nt, rep = types[node], reports[node]
+                inflight.discard(rep.key)
                 if nt.gpu:
                     busy_devices.discard(device_for(nt))
                 try:
@@ -394,6 +400,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                     fail(node, exc)
                     continue
                 rep.status = "ran"
+                produced[rep.key] = entry
                 finish(node, entry)
                 emit(Event("done", node, nt.id, 1.0, seconds=rep.seconds))
                 release(node)

@@ -413,7 +413,9 @@ class Graph:
                 probe = path.parent if p.kind != "dir" else path
                 while not probe.exists() and probe != probe.parent:
                     probe = probe.parent
-                if not os.access(probe, os.W_OK):
+                if not probe.is_dir():
+                    out.append(Problem(f"cannot write {path}: {probe} is a file, not a folder", nid, spec.type, where))
+                elif not os.access(probe, os.W_OK):
                     out.append(Problem(f"cannot write {path}: folder {probe} is not writable", nid, spec.type, where))
         return out
 

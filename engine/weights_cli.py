@@ -1,0 +1,136 @@
+"""`inpainterz weights list|fetch NAME|verify`: the command-line side of checkpoints.
+
+Each `cmd_*` takes the parsed argparse namespace and returns the exit code:
+0 done, 1 a download or check failed, 2 a bad name or option.
+`add_parser` registers the subcommands on the CLI's subparsers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from . import checkpoints as ck
+from .errors import BadInput
+
+
+def add_parser(subparsers) -> None:
+    """Add `weights list|fetch|verify` to an argparse subparsers object."""
+    p = subparsers.add_parser("weights", help="list, fetch and verify model checkpoints")
+    sub = p.add_subparsers(dest="weights_cmd", required=True)
+    common = dict(help="checkpoint folder: searched first, and where fetch writes")
+    lp = sub.add_parser("list", help="every checkpoint of the manifest and whether it is here")
+    lp.add_argument("--ckpt-dir", **common)
+    lp.add_argument("--json", action="store_true", help="print JSON")
+    lp.set_defaults(weights_func=cmd_list)
+    fp = sub.add_parser("fetch", help="download checkpoints: a name, a bundle, 'default' or 'all'")
+    fp.add_argument("name", nargs="*", default=["default"])
+    fp.add_argument("--ckpt-dir", **common)
+    fp.add_argument("--dest", help="folder to write into (default: --ckpt-dir, $INPAINTERZ_CKPT or the project's ckpt/)")
+    fp.add_argument("--url", "--mirror", dest="url",
+                    help=f"base URL of a mirror laid out like the checkpoint folder (or ${ck.WEIGHTS_URL_ENV})")
+    fp.add_argument("--force", action="store_true", help="download again even if a good copy is present")
+    fp.set_defaults(weights_func=cmd_fetch)
+    vp = sub.add_parser("verify", help="hash present checkpoints against the manifest")
+    vp.add_argument("name", nargs="*")
+    vp.add_argument("--ckpt-dir", **common)
+    vp.add_argument("--json", action="store_true", help="print JSON")
+    vp.set_defaults(weights_func=cmd_verify)
+
+
+def _apply_ckpt_dir(args) -> None:
+    if getattr(args, "ckpt_dir", None):
+        ck.set_ckpt_dir(args.ckpt_dir)
+
+
+def _status_json(st: ck.Status) -> dict:
+    e = st.entry
+    return {"name": e.name, "bundle": e.bundle, "file": e.file, "state": st.state, "detail": st.detail,
+            "path": str(st.path) if st.path else None, "size": e.size, "check": e.check,
+            "default": e.default, "node": e.node, "model": e.model, "licence": e.licence}
+
+
+def _print_table(statuses: list[ck.Status], out) -> None:
+    rows = [("NAME", "STATE", "SIZE", "NODE", "FILE")]
+    for st in statuses:
+        e = st.entry
+        size = (f"{e.size / 1e6:.0f} MB" if e.size >= 1e6 else f"{e.size / 1e3:.1f} KB") if e.size else "?"
+        name = e.name + (" *" if e.default else "")
+        rows.append((name, st.state, size, f"{e.node}:{e.model}", str(st.path) if st.path else e.file))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4], file=out)
+    print("(* = in the default set: inpainterz weights fetch default)", file=out)
+    missing = sorted({st.entry.fetch_name for st in statuses if st.state == "missing" and st.entry.default})
+    if missing:
+        print("missing from the default set: " + ", ".join(missing), file=out)
+
+
+def cmd_list(args, out=None) -> int:
+    out = out or sys.stdout
+    _apply_ckpt_dir(args)
+    statuses = ck.list_status()
+    if getattr(args, "json", False):
+        json.dump({"dirs": [str(d) for d in ck.search_dirs()],
+                   "checkpoints": [_status_json(s) for s in statuses]}, out, indent=2)
+        out.write("\n")
+    else:
+        print("checkpoint folders searched: " + ", ".join(str(d) for d in ck.search_dirs()), file=out)
+        _print_table(statuses, out)
+    return 0
+
+
+def cmd_fetch(args, out=None) -> int:
+    err = out or sys.stderr
+    _apply_ckpt_dir(args)
+    names = getattr(args, "name", None) or ["default"]
+    if isinstance(names, str):
+        names = [names]
+    base_url = getattr(args, "url", None) or getattr(args, "mirror", None) or os.environ.get(ck.WEIGHTS_URL_ENV)
+    progress = ck.Progress(stream=err)
+    try:
+        for name in names:
+            ck.select(name)  # a bad name is reported before anything downloads
+        for name in names:
+            ck.fetch(name, dest=getattr(args, "dest", None), progress=progress, base_url=base_url,
+                     force=bool(getattr(args, "force", False)))
+    except BadInput as exc:
+        print(f"inpainterz weights fetch: {exc}", file=err)
+        return 2
+    except ck.FetchError as exc:
+        print(f"inpainterz weights fetch: {exc}", file=err)
+        return 1
+    except KeyboardInterrupt:
+        print("inpainterz weights fetch: interrupted; run the same command again to resume", file=err)
+        return 130
+    return 0
+
+
+def cmd_verify(args, out=None) -> int:
+    out = out or sys.stdout
+    _apply_ckpt_dir(args)
+    names = getattr(args, "name", None) or None
+    if isinstance(names, str):
+        names = [names]
+    try:
+        statuses = ck.verify(names)
+    except BadInput as exc:
+        print(f"inpainterz weights verify: {exc}", file=sys.stderr)
+        return 2
+    present = [s for s in statuses if s.path is not None]
+    if getattr(args, "json", False):
+        json.dump({"checkpoints": [_status_json(s) for s in statuses]}, out, indent=2)
+        out.write("\n")
+    else:
+        for s in present:
+            print(f"{s.entry.file}: {s.state} ({s.detail})", file=out)
+        if names:
+            for s in statuses:
+                if s.path is None:
+                    print(f"{s.entry.file}: missing ({s.detail})", file=out)
+        if not present:
+            print("no checkpoints present; get the default set with: inpainterz weights fetch default", file=out)
+    bad = [s for s in statuses if s.path is not None and not s.ok]
+    if names and any(s.path is None for s in statuses):
+        return 1
+    return 1 if bad else 0

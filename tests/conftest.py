@@ -1,0 +1,48 @@
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SHARED = Path(os.environ.get("INPAINTERZ_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts) -> Path:
+    """A file under ../shared, or skip the test with the reason."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} is not here (the shared media/parity kit lives beside the repository)")
+    return p
+
+
+@pytest.fixture
+def test_log(tmp_path, monkeypatch):
+    """Path of the render log the counting nodes append to; read it with `renders()`."""
+    log = tmp_path / "renders.log"
+    monkeypatch.setenv("INPAINTERZ_TEST_LOG", str(log))
+    return log
+
+
+def read_log(log: Path) -> list[dict]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line]
+
+
+def renders(log: Path) -> list[str]:
+    return [r["node"] for r in read_log(log)]
+
+
+@pytest.fixture
+def counting_registry(monkeypatch):
+    """The default registry plus the counting test nodes, loaded as a plugin folder."""
+    from inpainterz.engine import registry
+
+    monkeypatch.setenv("INPAINTERZ_PLUGIN_PATH", str(HERE / "plugins"))
+    reg = registry.default_registry(reload=True)
+    yield reg
+    monkeypatch.delenv("INPAINTERZ_PLUGIN_PATH")
+    registry.default_registry(reload=True)
