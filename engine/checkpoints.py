@@ -17,6 +17,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -620,11 +621,14 @@ def load_state_dict(path: Path | str, model_name: str, expected_keys=None,
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text:
-            first = text.strip().splitlines()[0] if text.strip() else ""
-            raise BadInput(f"{path} holds Python objects besides tensors, which are not loaded for safety "
-                           f"({first}). It is not a {model_name} checkpoint as published.{again}") from None
-        raise BadInput(f"{path} is not a readable PyTorch checkpoint (corrupt or cut short?): {text}.{again}") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            raise BadInput(f"{path} holds Python objects besides tensors ({found.group(1)}), which are not "
+                           f"loaded for safety. It is not a {model_name} checkpoint as published.{again}") from None
+        detail = re.search(r"Unpickler error:\s*(.+)", text)
+        reason = detail.group(1).strip() if detail else text.strip().splitlines()[0] if text.strip() else ""
+        raise BadInput(f"{path} is not a readable {model_name} checkpoint (corrupt or cut short?): "
+                       f"{reason}.{again}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise BadInput(f"{path} is not a readable {model_name} checkpoint (corrupt or cut short?): "
                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}.{again}") from None

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("nodes", help="list the node types")
     p.add_argument("--json", action="store_true", help="print every descriptor as JSON")
+    p.add_argument("--markdown", action="store_true", help="print the node reference as Markdown")
 
     p = sub.add_parser("describe", help="describe one node type")
     p.add_argument("type")
@@ -160,6 +161,11 @@ def cmd_nodes(args) -> int:
     reg = _registry()
     if args.json:
         print(json.dumps([nt.to_json() for nt in reg], indent=2))
+        return EXIT_OK
+    if args.markdown:
+        from .docs import node_reference
+
+        print(node_reference(reg), end="")
         return EXIT_OK
     category = None
     for nt in reg:

@@ -139,6 +139,13 @@ class Param:
             return text, f"expected {kind}, got {text!r}"
         return self.validate(value)
 
+    def io_text(self) -> str:
+        """'reads a file', 'writes a folder', ... for people."""
+        if not self.io:
+            return ""
+        what = {"file": "a file", "dir": "a folder", "pattern": "a file pattern", "any": "a file or folder"}[self.kind]
+        return f"{self.io}s {what}"
+
     def to_json(self) -> dict:
         d = {"name": self.name, "type": self.type, "default": self.default, "doc": self.doc}
         for key in ("min", "max", "choices", "io"):
@@ -233,7 +240,7 @@ class NodeType:
                 hi = "" if p.max is None else f"{p.max:g}"
                 extra.append(f"range {lo}..{hi}")
             if p.io:
-                extra.append(f"{p.io}s a {p.kind}")
+                extra.append(p.io_text())
             tail = f" [{'; '.join(extra)}]" if extra else ""
             lines.append(f"  {p.name:<16} {p.type} = {json.dumps(p.default)}{tail}")
             if p.doc:

@@ -9,6 +9,7 @@ hashes, so a re-run that gives the same content stops invalidation there.
 """
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -332,6 +333,11 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
         rep = reports[node]
         rep.status = "failed"
         rep.exit_code = 2 if isinstance(exc, BadInput) else 1
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            where = f" while writing {exc.filename}" if exc.filename else ""
+            exc = BadInput(f"the disk is full{where}; free some space or point --cache-dir at a larger disk "
+                           f"(nothing half-written is kept)")
+            rep.exit_code = 2
         rep.error = str(NodeFailed(node, rep.type, exc))
         rep.traceback = "".join(traceback.format_exception(exc))
         emit(Event("failed", node, rep.type, message=rep.error))
