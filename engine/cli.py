@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .errors import GraphError, InpainterzError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -125,7 +126,7 @@ def cmd_run(args) -> int:
         signal.signal(signal.SIGINT, old)
         printer.close()
     if args.report:
-        _write_json(Path(args.report), result.report())
+        write_text_atomic(args.report, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
     for rep in result.failed:
         _err(f"error: {rep.error}")
         if args.debug and rep.traceback:
@@ -140,10 +141,6 @@ def cmd_run(args) -> int:
     return result.exit_code()
 
 
-def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def cmd_validate(args) -> int:

@@ -180,14 +180,14 @@ def _writes_fingerprint(nt, params: dict) -> dict:
     out = {}
     for p in nt.params:
         if p.type == "path" and p.io == "write" and params.get(p.name):
-            out[str(params[p.name])] = fingerprint_path(params[p.name])
+            out[str(params[p.name])] = fingerprint_path(params[p.name], recursive=True)
     return out
 
 
 def _writes_intact(meta: dict) -> bool:
     """A sink's cached result counts only while the files it wrote are still there, unchanged."""
     for path, recorded in meta.get("writes", {}).items():
-        if not recorded or fingerprint_path(path) != recorded:
+        if not recorded or fingerprint_path(path, recursive=True) != recorded:
             return False
     return True
 

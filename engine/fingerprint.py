@@ -13,11 +13,12 @@ from pathlib import Path
 
 _PRINTF = re.compile(r"%0?\d*d")
 _HASHES = re.compile(r"#+")
+_FIELDS = re.compile(r"\{\w*(?::[^{}]*)?\}")  # `{id}`, `{id:02d}`: one file set per object
 
 
 def pattern_to_glob(pattern: str) -> str:
-    """`shot.%04d.png` or `shot.####.png` -> `shot.*.png`."""
-    return _HASHES.sub("*", _PRINTF.sub("*", pattern))
+    """`shot.%04d.png`, `shot.####.png` or `obj{id:02d}/shot.%04d.png` -> `shot.*.png`, `obj*/shot.*.png`."""
+    return _FIELDS.sub("*", _HASHES.sub("*", _PRINTF.sub("*", pattern)))
 
 
 def is_pattern(path: str | Path) -> bool:
@@ -33,13 +34,19 @@ def stat_key(path: str | Path):
     return [st.st_size, st.st_mtime_ns]
 
 
-def fingerprint_path(path: str | Path) -> list:
-    """[(name, size, mtime)] for a file, every file of a folder, or every match of a pattern."""
+def fingerprint_path(path: str | Path, recursive: bool = False) -> list:
+    """[(name, size, mtime)] for a file, every file of a folder, or every match of a pattern.
+
+    `recursive` also takes the files in subfolders (a writer may spread its
+    output over subfolders, e.g. one folder of mattes per object).
+    """
     path = Path(path)
     if is_pattern(path):
         files = sorted(glob.glob(pattern_to_glob(str(path))))
     elif path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        found = path.rglob("*") if recursive else path.iterdir()
+        files = sorted(str(p) for p in found if p.is_file() and not p.name.startswith("."))
+        return [[os.path.relpath(f, path), stat_key(f)] for f in files]
     else:
         files = [str(path)]
     return [[os.path.basename(f), stat_key(f)] for f in files]

@@ -11,13 +11,13 @@ import difflib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import networkx as nx
 
+from .atomic import write_text_atomic
 from .errors import GraphError, Problem
 from .registry import Registry, default_registry
 
@@ -263,17 +263,7 @@ class Graph:
 
     def save(self, path: str | Path) -> Path:
         """Write the graph file atomically (temp file, then rename)."""
-        path = Path(path)
-        text = self.dumps()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        path = write_text_atomic(path, self.dumps())
         if self.path is None:
             self.base_dir = path.resolve().parent
         self.path = path

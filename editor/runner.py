@@ -1,0 +1,59 @@
+"""Running a graph from the editor: the engine in a background thread, events to the GUI thread.
+
+The engine's events arrive on worker threads; they cross to the GUI thread
+as queued Qt signals, so the window never blocks and widgets are only
+touched by the thread that owns them.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+
+from qtpy.QtCore import QObject, Signal
+
+from ..engine.errors import GraphError
+
+
+class RunController(QObject):
+    event = Signal(object)  # engine Event
+    finished = Signal(object)  # RunResult
+    rejected = Signal(list)  # problem lines: the graph did not validate, nothing ran
+    crashed = Signal(str)  # an unexpected error inside the engine, with its traceback
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, graph, cache, device: str = "auto", jobs: int = 1) -> bool:
+        if self.is_running():
+            return False
+        self._cancel = threading.Event()
+        cancel = self._cancel
+        self._thread = threading.Thread(target=self._work, args=(graph, cache, device, jobs, cancel),
+                                        name="inpainterz-editor-run", daemon=True)
+        self._thread.start()
+        return True
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.is_running()
+
+    def _work(self, graph, cache, device, jobs, cancel) -> None:
+        from ..engine.executor import run_graph
+
+        try:
+            result = run_graph(graph, cache=cache, device=device, jobs=jobs, on_event=self.event.emit, cancel=cancel)
+        except GraphError as exc:
+            self.rejected.emit(exc.lines())
+        except Exception:
+            self.crashed.emit(traceback.format_exc())
+        else:
+            self.finished.emit(result)
