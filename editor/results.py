@@ -2,7 +2,7 @@
 
 An output comes from the last run when the graph has not changed since, or
 else from the cache: the cache keys of the node and its ancestors are worked
-out exactly as the engine does, without rendering anything. A node whose
+out by the engine's `cached_entries`, without rendering anything. A node whose
 result is not in the cache has nothing to show until the graph is run.
 """
 from __future__ import annotations
@@ -13,49 +13,12 @@ import networkx as nx
 import numpy as np
 
 from ..engine import data
-from ..engine.executor import node_key
+from ..engine.executor import cached_entries
 from . import overlay
 
 
-def cache_entries(graph, node_id: str, cache) -> dict | None:
-    """{node: committed cache Entry} for `node_id` and its ancestors, or None if any is missing."""
-    if node_id not in graph.nodes:
-        return None
-    reg = graph.registry
-    dag = graph.dag()
-    try:
-        needed = nx.ancestors(dag, node_id) | {node_id}
-        order = [n for n in nx.topological_sort(dag) if n in needed]
-    except nx.NetworkXUnfeasible:
-        return None
-    upstream: dict[str, list] = {n: [] for n in order}
-    for src, out, dst, port in graph.edges():
-        if dst in upstream:
-            upstream[dst].append((port, src, out))
-    versions: dict[tuple[str, str], str] = {}
-    entries = {}
-    for n in order:
-        nt = reg.get(graph.nodes[n].type)
-        if nt is None:
-            return None
-        try:
-            params = graph.params_of(n)
-            ins = {port: versions[(src, out)] for port, src, out in upstream[n]}
-            extra = nt.fingerprint(params) if nt.fingerprint else None
-            key = node_key(nt, params, ins, extra)
-        except Exception:  # a half-edited graph: nothing to show yet
-            return None
-        entry = cache.lookup(key)
-        if entry is None:
-            return None
-        for name, meta in entry.meta.get("outputs", {}).items():
-            versions[(n, name)] = meta["version"]
-        entries[n] = entry
-    return entries
-
-
 def cached_value(graph, node_id: str, output: str, cache):
-    entries = cache_entries(graph, node_id, cache)
+    entries = cached_entries(graph, node_id, cache)
     if not entries:
         return None
     entry = entries[node_id]

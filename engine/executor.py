@@ -176,6 +176,56 @@ def node_key(nt, params: dict, input_versions: dict, extra: Any) -> str:
                   dict(sorted(input_versions.items())), files, extra)
 
 
+def key_for(nt, params: dict, upstream: list[tuple[str, str, str]], versions: dict) -> str:
+    """A node's cache key, once the data-versions of its inputs are known."""
+    ins = {port: versions[(src, out)] for port, src, out in upstream}
+    extra = nt.fingerprint(params) if nt.fingerprint else None
+    return node_key(nt, params, ins, extra)
+
+
+def upstream_of(graph, nodes) -> dict[str, list[tuple[str, str, str]]]:
+    """{node: [(input port, source node, source output)]} for the given nodes."""
+    ups: dict[str, list[tuple[str, str, str]]] = {n: [] for n in nodes}
+    for src, out, dst, port in graph.edges():
+        if dst in ups:
+            ups[dst].append((port, src, out))
+    return ups
+
+
+def cached_entries(graph, node_id: str, cache: Cache) -> dict | None:
+    """{node: cache Entry} for `node_id` and its ancestors when all are cached, else None.
+
+    Renders nothing: this is how a viewer finds results of an earlier run or
+    another process.
+    """
+    if node_id not in graph.nodes:
+        return None
+    dag = graph.dag()
+    try:
+        needed = nx.ancestors(dag, node_id) | {node_id}
+        order = [n for n in nx.topological_sort(dag) if n in needed]
+    except nx.NetworkXUnfeasible:
+        return None
+    upstream = upstream_of(graph, order)
+    versions: dict[tuple[str, str], str] = {}
+    entries = {}
+    for n in order:
+        nt = graph.registry.get(graph.nodes[n].type)
+        if nt is None:
+            return None
+        try:
+            key = key_for(nt, graph.params_of(n), upstream[n], versions)
+        except Exception:  # a half-edited graph: nothing to find yet
+            return None
+        entry = cache.lookup(key)
+        if entry is None or not _writes_intact(entry.meta):
+            return None
+        for name, meta in entry.meta.get("outputs", {}).items():
+            versions[(n, name)] = meta["version"]
+        entries[n] = entry
+    return entries
+
+
 def _writes_fingerprint(nt, params: dict) -> dict:
     out = {}
     for p in nt.params:
@@ -233,10 +283,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                 on_event(ev)
 
     reports = {n: NodeReport(n, types[n].id) for n in order}
-    upstream: dict[str, list[tuple[str, str, str]]] = {n: [] for n in order}  # port <- (src, output)
-    for src, out, dst, port in graph.edges():
-        if dst in needed:
-            upstream[dst].append((port, src, out))
+    upstream = upstream_of(graph, order)
     downstream: dict[str, set[str]] = {n: set() for n in order}
     for n in order:
         for _, src, _ in upstream[n]:
@@ -351,9 +398,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
             for node in list(ready):
                 nt, rep = types[node], reports[node]
                 if rep.key is None:
-                    ins = {port: versions[(src, out)] for port, src, out in upstream[node]}
-                    extra = nt.fingerprint(params[node]) if nt.fingerprint else None
-                    rep.key = node_key(nt, params[node], ins, extra)
+                    rep.key = key_for(nt, params[node], upstream[node], versions)
                 if rep.key in inflight:
                     continue  # an identical node is rendering: wait and reuse its result
                 entry = produced.get(rep.key) or (None if no_cache else cache.lookup(rep.key))
