@@ -10,7 +10,6 @@ hashes, so a re-run that gives the same content stops invalidation there.
 from __future__ import annotations
 
 import errno
-import os
 import threading
 import time
 import traceback
@@ -27,7 +26,7 @@ from .cache import Cache
 from .data import digest
 from .devices import device_lock, resolve_device
 from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem
-from .fingerprint import fingerprint_path, stat_key
+from .fingerprint import fingerprint_path
 
 ENGINE_KEY_VERSION = 1
 

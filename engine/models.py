@@ -20,50 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
-from .errors import BadInput
+from .cache import parse_size
 
 BUDGET_ENV = "INPAINTERZ_MODEL_BUDGET"  # bytes, or with a suffix: "6G", "512M"
-
-
-def parse_bytes(text: str | int | float) -> int:
-    """ "6G" -> 6 * 2**30; plain numbers are bytes."""
-    if isinstance(text, (int, float)):
-        return int(text)
-    t = text.strip().upper().removesuffix("B")
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    if t and t[-1] in scale:
-        return int(float(t[:-1]) * scale[t[-1]])
-    return int(float(t))
-
-
-def resolve_device(spec: str = "auto") -> str:
-    """A torch device string for "auto", "cpu", "cuda" or "cuda:N".
-
-    "auto" is the first CUDA device when torch sees one, else the CPU. Asking
-    for CUDA where there is none is a BadInput naming what is available.
-    """
-    spec = (spec or "auto").strip().lower()
-    if spec == "cpu":
-        return "cpu"
-    import torch
-
-    has_cuda = torch.cuda.is_available()
-    if spec == "auto":
-        return "cuda:0" if has_cuda else "cpu"
-    if spec == "cuda" or spec.startswith("cuda:"):
-        if not has_cuda:
-            raise BadInput(f"device '{spec}': torch sees no CUDA device here; use --device cpu or auto")
-        index = 0 if spec == "cuda" else spec.split(":", 1)[1]
-        try:
-            index = int(index)
-        except ValueError:
-            raise BadInput(f"device '{spec}': expected cuda:N with N a number") from None
-        count = torch.cuda.device_count()
-        if not 0 <= index < count:
-            raise BadInput(f"device '{spec}': there {'is' if count == 1 else 'are'} {count} CUDA "
-                           f"device{'s' if count != 1 else ''} (cuda:0..cuda:{count - 1})")
-        return f"cuda:{index}"
-    raise BadInput(f"device '{spec}': expected auto, cpu, cuda or cuda:N")
 
 
 def is_cuda(device: str) -> bool:
@@ -104,7 +63,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def _default_budget(device: str) -> int | None:
     env = os.environ.get(BUDGET_ENV)
     if env:
-        return parse_bytes(env)
+        return parse_size(env)
     if is_cuda(device):
         import torch
 
@@ -133,7 +92,7 @@ class ModelManager:
     """
 
     def __init__(self, budget: int | str | None = None):
-        self.budget = parse_bytes(budget) if budget is not None else None
+        self.budget = parse_size(budget) if budget is not None else None
         self._models: OrderedDict[tuple, Loaded] = OrderedDict()
         self._lock = threading.RLock()
         self.log: list[str] = []  # what was loaded and dropped, for notes and tests

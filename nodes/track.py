@@ -1,0 +1,231 @@
+"""TrackDeAOT: carry keyframe masks through the whole clip (DeAOT).
+
+Frames stream through one at a time: each is matched against DeAOT's
+memory, its label map is written to the output clip, and the memory is
+updated. The long-term memory keeps at most `long_term_mem_max` entries and
+the short-term memory one, so memory does not grow with the clip.
+
+Keyframes: the first one starts the tracker; frames before it have empty
+masks. On a later keyframe, the objects it holds replace what the tracker
+predicted for them there (a correction), objects it does not hold keep
+their prediction, and objects seen for the first time join the tracker from
+that frame on. Object ids are those of the keymasks; internally DeAOT
+numbers objects 1..N and holds 10 per engine, so more objects run on
+several engines that share one image encoding per frame.
+
+The tracker works at a capped size (`max_long_edge`); masks come back at
+the full size of the frames.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+from ..engine import BadInput, Input, Output, Param, node
+from .model_support import checkpoint_hooks, resolve
+
+DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl")
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+STRIDE = 16
+
+
+def _entry(params: dict) -> str:
+    return params.get("model", "r50_deaotl")
+
+
+_preflight, _fingerprint = checkpoint_hooks(_entry)
+
+
+def working_size(h: int, w: int, max_long_edge: int, align_corners: bool) -> tuple[int, int]:
+    """DeAOT's input size: long edge capped, then snapped to its stride (16, or 16k+1 with align_corners)."""
+    sc = min(1.0, max_long_edge / max(h, w)) if max_long_edge > 0 else 1.0
+    nh, nw = int(h * sc), int(w * sc)
+
+    def snap(n: int) -> int:
+        if align_corners:
+            return max(STRIDE + 1, int(np.around((n - 1) / STRIDE) * STRIDE + 1))
+        return max(STRIDE, int(np.around(n / STRIDE) * STRIDE))
+
+    return snap(nh), snap(nw)
+
+
+def build_deaot(model: str):
+    """A DeAOT network of the named variant with random weights (no files touched)."""
+    from aot.configs.default import DefaultEngineConfig
+    from aot.networks.models import build_vos_model
+
+    # DefaultEngineConfig itself makes no folders (only the stage configs' init_dir does);
+    # the layers print a notice when the optional correlation extension is absent.
+    with contextlib.redirect_stdout(io.StringIO()):
+        cfg = DefaultEngineConfig("inpainterz", model)
+        return build_vos_model(cfg.MODEL_VOS, cfg)
+
+
+def load_deaot(ctx, model: str, path):
+    def build():
+        from ..engine.checkpoints import load_into, lookup
+
+        net = build_deaot(model)
+        entry = lookup(model)
+        load_into(net, path, f"DeAOT {model}", strict=False, min_overlap=0.9,
+                  fetch_hint=entry.fetch_command if entry else None)
+        return net
+
+    return ctx.models.get(("TrackDeAOT", model), build, ctx.device, checkpoint=path)
+
+
+class Tracker:
+    """One pass of DeAOT over a clip: our object ids outside, DeAOT's 1..N inside."""
+
+    def __init__(self, net, device: str, size: tuple[int, int], work: tuple[int, int],
+                 long_term_mem_gap: int, short_term_mem_skip: int, long_term_mem_max: int):
+        self.net, self.device = net, device
+        self.h, self.w = size
+        self.wh, self.ww = work
+        self.gap, self.skip, self.lt_max = long_term_mem_gap, short_term_mem_skip, long_term_mem_max
+        self.align = bool(net.cfg.MODEL_ALIGN_CORNERS)
+        self.engine = None
+        self.to_inner = np.zeros(256, np.uint8)  # our id -> DeAOT id (0: not tracked)
+        self.to_outer = np.zeros(256, np.uint8)  # DeAOT id -> our id
+        self.count = 0
+
+    @property
+    def started(self) -> bool:
+        return self.engine is not None
+
+    def _image(self, frame: np.ndarray):
+        import cv2
+        import torch
+
+        img = frame.astype(np.float32)
+        if (self.wh, self.ww) != (self.h, self.w):
+            img = cv2.resize(img, (self.ww, self.wh), interpolation=cv2.INTER_CUBIC)
+        img = (img / 255.0 - MEAN) / STD
+        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].to(self.device)
+
+    def _small_label(self, inner: np.ndarray):
+        import cv2
+        import torch
+
+        small = inner if (self.wh, self.ww) == (self.h, self.w) else cv2.resize(
+            inner, (self.ww, self.wh), interpolation=cv2.INTER_NEAREST)
+        return torch.from_numpy(small.astype(np.float32))[None, None].to(self.device)
+
+    def _add_ids(self, ids) -> list[int]:
+        new = [int(i) for i in ids if i and not self.to_inner[i]]
+        for i in new:
+            self.count += 1
+            self.to_inner[i] = self.count
+            self.to_outer[self.count] = i
+        return new
+
+    def start(self, frame: np.ndarray, key: np.ndarray) -> np.ndarray:
+        from aot.networks.engines import build_engine
+
+        self._add_ids(np.unique(key))
+        self.engine = build_engine(self.net.cfg.MODEL_ENGINE, phase="eval", aot_model=self.net, gpu_id=0,
+                                   long_term_mem_gap=self.gap, short_term_mem_skip=self.skip,
+                                   max_len_long_term=self.lt_max)
+        self.engine.eval()
+        self.engine.add_reference_frame(self._image(frame), self._small_label(self.to_inner[key]),
+                                        obj_nums=self.count, frame_step=0)
+        return key.copy()
+
+    def _predict(self, img) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        self.engine.match_propogate_one_frame(img)
+        logits = self.engine.decode_current_logits((self.wh, self.ww))[:, : self.count + 1]
+        if (self.wh, self.ww) != (self.h, self.w):
+            logits = F.interpolate(logits.float(), size=(self.h, self.w), mode="bilinear",
+                                   align_corners=self.align)
+        return torch.argmax(logits, dim=1)[0].to(torch.uint8).cpu().numpy()
+
+    def step(self, frame: np.ndarray, t: int, key: np.ndarray | None = None) -> np.ndarray:
+        """Track one frame (optionally a keyframe); returns its label map in our ids."""
+        import torch
+
+        img = self._image(frame)
+        inner = self._predict(img)
+        if key is None:
+            self.engine.update_memory(torch.from_numpy(inner.astype(np.float32))[None, None].to(self.device))
+            return self.to_outer[inner]
+        present = [int(i) for i in np.unique(key) if i]
+        known = [self.to_inner[i] for i in present if self.to_inner[i]]
+        if known:
+            inner[np.isin(inner, known)] = 0  # the keyframe's own masks replace the prediction
+        new = self._add_ids(present)
+        inner[key > 0] = self.to_inner[key[key > 0]]
+        if new:
+            self.engine.add_reference_frame(img, self._small_label(inner), obj_nums=self.count, frame_step=t)
+        else:
+            self.engine.update_memory(torch.from_numpy(inner.astype(np.float32))[None, None].to(self.device))
+        return self.to_outer[inner]
+
+
+@node("TrackDeAOT", category="track", version=1,
+      doc="Track the keyframe masks through every frame of the clip (DeAOT).",
+      inputs=[Input("frames", "Frames"), Input("keymasks", "KeyMasks", doc="from SegmentSAM")],
+      outputs=[Output("masks", "Masks", doc="a label map per frame at full size, object ids kept")],
+      params=[
+          Param("model", "choice", "r50_deaotl", choices=DEAOT_MODELS,
+                doc="r50_deaotl is the usual pick; deaott is fastest, swinb_deaotl the most accurate"),
+          Param("checkpoint", "path", "", io="read", kind="file",
+                doc="checkpoint file; empty: the model's official file from the checkpoint folders"),
+          Param("max_long_edge", "int", 1040, min=0, max=8192,
+                doc="the tracker's working size: long edge in pixels (0: full size); masks come back at full size"),
+          Param("long_term_mem_gap", "int", 5, min=1, max=10000,
+                doc="add a frame to the long-term memory every this many frames"),
+          Param("short_term_mem_skip", "int", 1, min=1, max=100, doc="short-term memory looks back this many frames"),
+          Param("long_term_mem_max", "int", 32, min=1, max=10000,
+                doc="long-term memory keeps at most this many frames (bounds memory and time per frame)"),
+          Param("fp16", "bool", False, doc="half precision on CUDA (ignored on the CPU)"),
+      ],
+      gpu=True, preflight=_preflight, fingerprint=_fingerprint)
+def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_term_mem_gap,
+                short_term_mem_skip, long_term_mem_max, fp16):
+    h, w = frames.height, frames.width
+    if keymasks and (keymasks.height, keymasks.width) != (h, w):
+        raise BadInput(f"input 'keymasks' is {keymasks.width}x{keymasks.height} but the frames are {w}x{h}")
+    outside = [f for f in keymasks if not 0 <= f < len(frames)]
+    if outside:
+        raise BadInput(f"input 'keymasks': frame {outside[0]} is outside the clip (0..{len(frames) - 1})")
+    out = ctx.new_masks(h, w)
+    keys = {f: m for f, m in keymasks.items() if m.any()}
+    if not keys:
+        ctx.note("no object in any keyframe: every mask is empty")
+        empty = np.zeros((h, w), np.uint8)
+        for t in range(len(frames)):
+            out.append(empty)
+        return {"masks": out.close()}
+
+    import torch
+
+    path = resolve(_entry({"model": model}), checkpoint)
+    net = load_deaot(ctx, model, path)
+    tracker = Tracker(net, ctx.device, (h, w), working_size(h, w, max_long_edge, net.cfg.MODEL_ALIGN_CORNERS),
+                      long_term_mem_gap, short_term_mem_skip, long_term_mem_max)
+    first = min(keys)
+    if first > 0:
+        ctx.note(f"frames 0..{first - 1} come before the first keyframe and have empty masks")
+    half = bool(fp16) and str(ctx.device).startswith("cuda")
+    empty = np.zeros((h, w), np.uint8)
+    n = len(frames)
+    for _ in range(first):
+        out.append(empty)
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
+        for start, chunk in frames.chunks(start=first):
+            for j in range(len(chunk)):
+                t = start + j
+                frame = chunk[j]
+                if not tracker.started:
+                    label = ctx.models.run(tracker.start, frame, keys[t], keep=(net,))
+                else:
+                    label = ctx.models.run(tracker.step, frame, t, keys.get(t), keep=(net,))
+                out.append(label)
+                ctx.progress((t + 1) / n)
+    return {"masks": out.close()}

@@ -1,0 +1,223 @@
+"""`inpainterz weights fetch` against a local HTTP server: progress, resume, verification."""
+import errno
+import hashlib
+import http.server
+import io
+import json
+import os
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from inpainterz.engine import checkpoints as ck
+from inpainterz.engine import weights_cli
+
+PAYLOAD = bytes(range(256)) * 10_000  # 2.56 MB: more than one read block
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class Server:
+    """Serves PAYLOAD at /w.pth with Range support; can cut a response short or send a web page."""
+
+    def __init__(self):
+        self.requests = []
+        self.cut_next_at = None  # bytes to send before dropping the connection, once
+        self.body = PAYLOAD
+        self.html = False
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range")))
+                if not self.path.endswith("w.pth"):
+                    self.send_error(404, "Not Found")
+                    return
+                body, status, start = server.body, 200, 0
+                rng = self.headers.get("Range")
+                if rng:
+                    start = int(rng.split("=")[1].split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.end_headers()
+                        return
+                    status = 206
+                part = body[start:]
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html" if server.html else "application/octet-stream")
+                self.send_header("Content-Length", str(len(part)))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.end_headers()
+                if server.cut_next_at is not None:
+                    n, server.cut_next_at = server.cut_next_at, None
+                    self.wfile.write(part[:n])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(part)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda request, address: None  # a cut connection is the point
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def manifest(tmp_path, monkeypatch, server):
+    """A manifest with one test entry served by the local server."""
+    doc = {"format": "inpainterz-weights", "version": 1, "checkpoints": [
+        {"name": "tiny", "file": "w.pth", "url": server.base + "/official/w.pth", "size": len(PAYLOAD),
+         "sha256": SHA, "licence": "Apache-2.0", "node": "Test", "model": "tiny", "default": True},
+        {"name": "gone", "file": "gone.pth", "url": server.base + "/gone.pth", "size": 10,
+         "sha256": None, "licence": "Apache-2.0", "node": "Test", "model": "gone"},
+    ]}
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(doc))
+    monkeypatch.setattr(ck, "MANIFEST_PATH", path)
+    monkeypatch.delenv(ck.WEIGHTS_URL_ENV, raising=False)
+    monkeypatch.delenv(ck.CKPT_ENV, raising=False)
+    monkeypatch.delenv(ck.CKPT_DIR_ENV, raising=False)
+    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "project_ckpt")
+    monkeypatch.chdir(tmp_path)
+    ck.set_ckpt_dir(None)
+    return path
+
+
+def _progress():
+    return ck.Progress(stream=io.StringIO(), tty=False, every=0.0)
+
+
+def test_fetch_downloads_verifies_and_installs(tmp_path, manifest, server):
+    dest = tmp_path / "ckpt"
+    prog = _progress()
+    [path] = ck.fetch("tiny", dest=dest, progress=prog)
+    assert path == dest / "w.pth" and path.read_bytes() == PAYLOAD
+    assert not (dest / "w.pth.part").exists()
+    log = prog.stream.getvalue()
+    assert "w.pth: downloading (2.6 MB)" in log and "installed" in log and "sha256 checked" in log
+    assert ck.find_checkpoint("tiny", dest) == path
+    # A second fetch finds the good copy and downloads nothing.
+    n = len(server.requests)
+    ck.fetch("tiny", dest=dest, progress=_progress())
+    assert len(server.requests) == n
+    [st] = ck.status(ck.select("tiny"))
+    assert st.state == "verified" or st.path is None  # the default search folders may not hold dest
+
+
+def test_progress_bar_on_a_terminal_and_lines_otherwise():
+    bar = ck.Progress(stream=io.StringIO(), tty=True)
+    bar.start("w.pth", 100)
+    bar._last = -1.0
+    bar.update(50)
+    bar.finish()
+    assert "\r" in bar.stream.getvalue() and "[###############" in bar.stream.getvalue()
+    plain = ck.Progress(stream=io.StringIO(), tty=False, every=0.0)
+    plain.start("w.pth", 100)
+    plain.update(50)
+    plain.finish()
+    out = plain.stream.getvalue()
+    assert "\r" not in out and " 50.0%" in out
+
+
+def test_an_interrupted_download_resumes_with_a_range_request(tmp_path, manifest, server):
+    dest = tmp_path / "ckpt"
+    server.cut_next_at = 300_000
+    with pytest.raises(ck.FetchError, match="run the same command again to resume"):
+        ck.fetch("tiny", dest=dest, progress=_progress())
+    part = dest / "w.pth.part"
+    assert part.stat().st_size == 300_000
+    assert not (dest / "w.pth").exists()
+    ck.fetch("tiny", dest=dest, progress=_progress())
+    assert (dest / "w.pth").read_bytes() == PAYLOAD
+    assert server.requests[-1][1] == "bytes=300000-"
+    assert not part.exists()
+
+
+def test_a_sha256_mismatch_is_refused_and_nothing_is_committed(tmp_path, manifest, server):
+    dest = tmp_path / "ckpt"
+    dest.mkdir()
+    server.body = PAYLOAD[:-1] + b"\x00"
+    with pytest.raises(ck.FetchError, match="sha256 mismatch.*nothing was installed"):
+        ck.fetch("tiny", dest=dest, progress=_progress())
+    assert not (dest / "w.pth").exists() and not (dest / "w.pth.part").exists()
+
+
+def test_a_bad_download_keeps_the_good_file_already_there(tmp_path, manifest, server):
+    dest = tmp_path / "ckpt"
+    ck.fetch("tiny", dest=dest, progress=_progress())
+    server.body = b"y" * len(PAYLOAD)
+    with pytest.raises(ck.FetchError, match="sha256 mismatch"):
+        ck.fetch("tiny", dest=dest, progress=_progress(), force=True)
+    assert (dest / "w.pth").read_bytes() == PAYLOAD
+
+
+def test_http_errors_and_web_pages_are_clear(tmp_path, manifest, server):
+    with pytest.raises(ck.FetchError, match="HTTP 404"):
+        ck.fetch("gone", dest=tmp_path / "ckpt", progress=_progress())
+    server.html = True
+    with pytest.raises(ck.FetchError, match="sent a web page instead of the file"):
+        ck.fetch("tiny", dest=tmp_path / "ckpt", progress=_progress())
+
+
+def test_disk_full_keeps_the_partial_download(tmp_path, manifest, server, monkeypatch):
+    calls = {"n": 0}
+    real = ck._append
+
+    def full_after_one_block(out, block):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(out, block)
+
+    monkeypatch.setattr(ck, "_append", full_after_one_block)
+    dest = tmp_path / "ckpt"
+    with pytest.raises(ck.FetchError, match="disk full.*resumes"):
+        ck.fetch("tiny", dest=dest, progress=_progress())
+    assert 0 < (dest / "w.pth.part").stat().st_size < len(PAYLOAD)
+    monkeypatch.setattr(ck, "_append", real)
+    ck.fetch("tiny", dest=dest, progress=_progress())
+    assert (dest / "w.pth").read_bytes() == PAYLOAD
+
+
+def test_cli_fetch_from_a_mirror_then_list_and_verify(tmp_path, manifest, server, monkeypatch):
+    dest = tmp_path / "ckpt"
+    err = io.StringIO()
+    code = weights_cli.cmd_fetch(SimpleNamespace(name="tiny", mirror=server.base + "/mirror", ckpt_dir=str(dest),
+                                                 dest=None), out=err)
+    assert code == 0, err.getvalue()
+    assert server.requests[-1][0] == "/mirror/w.pth"
+    out = io.StringIO()
+    assert weights_cli.cmd_list(SimpleNamespace(ckpt_dir=str(dest), json=True), out=out) == 0
+    listed = {c["name"]: c for c in json.loads(out.getvalue())["checkpoints"]}
+    assert listed["tiny"]["state"] == "verified" and listed["gone"]["state"] == "missing"
+    out = io.StringIO()
+    assert weights_cli.cmd_verify(SimpleNamespace(ckpt_dir=str(dest), name=None), out=out) == 0
+    assert "w.pth: verified (sha256)" in out.getvalue()
+    (dest / "w.pth").write_bytes(b"z" * len(PAYLOAD))
+    os.utime(dest / "w.pth", ns=(1, 1))
+    assert weights_cli.cmd_verify(SimpleNamespace(ckpt_dir=str(dest), name=None), out=io.StringIO()) == 1
+
+
+def test_cli_fetch_env_url_and_bad_name(tmp_path, manifest, server, monkeypatch):
+    monkeypatch.setenv(ck.WEIGHTS_URL_ENV, server.base + "/env")
+    err = io.StringIO()
+    assert weights_cli.cmd_fetch(SimpleNamespace(name=["tiny"], dest=str(tmp_path / "d")), out=err) == 0
+    assert server.requests[-1][0] == "/env/w.pth"
+    assert weights_cli.cmd_fetch(SimpleNamespace(name="nope"), out=err) == 2
+    assert "no checkpoint named 'nope'" in err.getvalue()
