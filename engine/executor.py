@@ -263,15 +263,6 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
     types = {n: reg.get(graph.nodes[n].type) for n in order}
     params = {n: graph.params_of(n) for n in order}
 
-    preflight = []
-    for n in order:
-        nt = types[n]
-        if nt.preflight is not None:
-            for msg in nt.preflight(params[n]) or ():
-                preflight.append(Problem(str(msg), n, nt.id))
-    if preflight:
-        raise GraphError(preflight, str(graph.path) if graph.path else None)
-
     cache = cache or Cache(cache_dir, cache_size)
     cancel = cancel or threading.Event()
     emit_lock = threading.Lock()

@@ -381,9 +381,20 @@ class Graph:
                                             nid, spec.type, f"input '{inp.name}'"))
             if check_files:
                 problems += self._file_problems(nid, spec, nt)
+                problems += self._preflight_problems(nid, spec, nt)
         for cycle in _cycles(self.dag()):
             problems.append(Problem("the graph has a cycle: " + " -> ".join(cycle + [cycle[0]])))
         return problems
+
+    def _preflight_problems(self, nid: str, spec: NodeSpec, nt) -> list[Problem]:
+        """What the node's own preflight hook finds (a missing checkpoint), before anything runs."""
+        if nt.preflight is None:
+            return []
+        try:
+            found = nt.preflight(self.params_of(nid)) or ()
+        except Exception as exc:  # a hook must not hide the other problems
+            found = [f"could not check this node before running: {type(exc).__name__}: {exc}"]
+        return [Problem(str(msg), nid, spec.type) for msg in found]
 
     def _file_problems(self, nid: str, spec: NodeSpec, nt) -> list[Problem]:
         out = []
