@@ -25,9 +25,11 @@ def test_shipped_graph_loads_and_saves_back_the_same_bytes(name, tmp_path):
     assert set(doc["ui"]) == set(doc["nodes"])
     for spec in doc["nodes"].values():
         assert spec["type"] in reg, f"{spec['type']} is not a registered node type"
-    # Every problem left is the missing input clip (the graph's paths are relative to it).
+    # What is left is the missing input clip (the graph's paths are relative to it) and,
+    # on a machine without weights, the checkpoints to fetch.
     problems = graph.validate(check_files=True)
-    assert problems and all("input.mp4" in str(p) for p in problems)
+    assert any("input.mp4" in str(p) for p in problems)
+    assert all("input.mp4" in str(p) or "inpainterz weights fetch" in str(p) for p in problems)
     assert graph.save(tmp_path / name).read_text() == text
 
 
