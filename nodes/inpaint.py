@@ -1,0 +1,105 @@
+"""Weight-free inpainting nodes: per-frame OpenCV inpainting and a temporal
+fill guided by optical flow (see nodes/flowfill).
+
+Both give frames at the input's full resolution that equal the input exactly
+outside the mask (mask > 0 is the hole).
+"""
+
+import cv2
+import numpy as np
+
+from inpainterz.engine import Input, Output, Param, node
+
+from .flowfill import FLOW_PRESETS, fill_stream, paste_fill, working_size
+from .masks import check_same_clip
+
+OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+
+# Frames read per chunk when two clips are walked side by side.
+STEP = 8
+
+# What the flow fill keeps per working pixel of each frame in its window:
+# RGB, grey, hole and guard maps (1 byte each but RGB), two float32 flows.
+WINDOW_BYTES_PER_PIXEL = 3 + 1 + 1 + 1 + 16
+
+
+def check_frames_and_masks(frames, masks):
+    """Raise BadInput, naming both inputs, unless the masks fit the frames
+    (same count and size). Shared by every inpaint node."""
+    check_same_clip(masks, "masks", frames, "frames")
+
+
+def each_frame(clip, step=STEP):
+    """The clip's frames one at a time, reading a bounded chunk at a time."""
+    for _, chunk in clip.chunks(size=step):
+        yield from chunk
+
+
+def paste_inpainted(frame, mask, inpainted):
+    out = frame.copy()
+    hole = mask > 0
+    out[hole] = inpainted[hole]
+    return out
+
+
+@node("InpaintOpenCV", category="inpaint", version=1,
+      doc="Fill the masked pixels of each frame from their surroundings (OpenCV inpainting, frame by frame).",
+      inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole")],
+      outputs=[Output("frames", "Frames")],
+      params=[Param("method", "choice", "telea", choices=tuple(OPENCV_METHODS),
+                    doc="telea (fast marching) or ns (Navier-Stokes)"),
+              Param("radius", "int", 5, min=1, max=100, doc="neighbourhood each filled pixel draws from, in pixels")])
+def inpaint_opencv(ctx, frames, masks, method, radius):
+    check_frames_and_masks(frames, masks)
+    out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
+    flag = OPENCV_METHODS[method]
+    total = len(frames)
+    for index, (frame, mask) in enumerate(zip(each_frame(frames), each_frame(masks))):
+        hole = (mask > 0).astype(np.uint8)
+        if hole.any():
+            frame = paste_inpainted(frame, mask, cv2.inpaint(frame, hole, radius, flag))
+        out.append(frame)
+        ctx.progress((index + 1) / total)
+    return {"frames": out.close()}
+
+
+@node("InpaintFlow", category="inpaint", version=1,
+      doc="Fill the masked pixels with the background other frames show, carried along optical flow; "
+          "what no frame shows is inpainted once and carried along, so it does not flicker. No weights.",
+      inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole")],
+      outputs=[Output("frames", "Frames")],
+      params=[Param("window", "int", 30, min=1, max=500,
+                    doc="frames looked at on each side of the one being filled; more finds more "
+                        "background for slow objects, at more memory and time (about 0.3 GB at 640x360 "
+                        "and 30)"),
+              Param("max_long_edge", "int", 640, min=0,
+                    check=lambda v: None if v == 0 or v >= 32 else "use 0 (full size) or at least 32",
+                    doc="flow and fill are computed with the long edge scaled down to this (0: full size); "
+                        "pixels outside the mask keep the full resolution"),
+              Param("flow", "choice", "medium", choices=tuple(FLOW_PRESETS),
+                    doc="optical flow preset (DIS): ultrafast, fast, medium, or fine (about twice "
+                        "medium's time, a little more accurate)"),
+              Param("spatial_radius", "int", 5, min=1, max=100,
+                    doc="radius of the spatial inpainting used where no frame shows the background")])
+def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius):
+    check_frames_and_masks(frames, masks)
+    height, width = working_size(frames.height, frames.width, max_long_edge)
+    if (height, width) != (frames.height, frames.width):
+        ctx.note(f"the hole is filled at {width}x{height} and scaled up to {frames.width}x{frames.height}; "
+                 f"raise 'max_long_edge' (0: full size) for more detail inside the hole")
+    held = (2 * min(window, len(frames)) + 1) * height * width * WINDOW_BYTES_PER_PIXEL
+    if held > 2 * 1024 ** 3:
+        ctx.note(f"the fill holds about {held / 1024 ** 3:.1f} GB of frames and flows at {width}x{height}; "
+                 f"lower 'window' or 'max_long_edge' if memory runs short")
+    out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
+    total = len(frames)
+    # The fill reads `window` frames ahead; a second, lagging pass over the
+    # clip supplies the full-size frame each fill is pasted into, so no
+    # full-size frame is held longer than one chunk.
+    fills = fill_stream(each_frame(frames), each_frame(masks), window=window,
+                        max_long_edge=max_long_edge, preset=flow, spatial_radius=spatial_radius)
+    full_size = zip(each_frame(frames), each_frame(masks))
+    for (index, filled), (frame, mask) in zip(fills, full_size):
+        out.append(paste_fill(frame, mask, filled))
+        ctx.progress((index + 1) / total)
+    return {"frames": out.close()}

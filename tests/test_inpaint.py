@@ -1,0 +1,284 @@
+"""The weight-free inpainting nodes: the flow-guided fill as functions on
+arrays, and InpaintOpenCV / InpaintFlow run through the engine."""
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+from inpainterz.engine import Graph, Output, Param, node
+from inpainterz.engine.registry import Registry
+from inpainterz.nodes.flowfill import fill_clip, fill_stream
+from inpainterz.nodes.flowfill.smooth import fill_smooth
+from inpainterz.nodes.inpaint import inpaint_flow, inpaint_opencv
+from inpainterz.nodes.synthetic import make_scene, write_video
+
+cv2.setNumThreads(1)
+
+
+def grown(masks, radius=2):
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return np.stack([cv2.dilate(m, kernel) for m in masks])
+
+
+def psnr(result, truth, where):
+    error = result.astype(np.float64)[where] - truth.astype(np.float64)[where]
+    return 10 * np.log10(255.0 ** 2 / np.mean(np.square(error)))
+
+
+def opencv_fill(frames, masks):
+    out = []
+    for frame, mask in zip(frames, masks):
+        hole = (mask > 0).astype(np.uint8)
+        out.append(np.where(hole[..., None] > 0, cv2.inpaint(frame, hole, 5, cv2.INPAINT_TELEA), frame))
+    return np.stack(out)
+
+
+def flicker(result, truth, holes):
+    """Mean change between neighbouring frames inside the holes, beyond the
+    change the truth itself shows (the camera pans)."""
+    values = []
+    for t in range(len(result) - 1):
+        where = holes[t] | holes[t + 1]
+        change = result[t + 1].astype(np.float64) - result[t]
+        true_change = truth[t + 1].astype(np.float64) - truth[t]
+        values.append(np.abs(change - true_change)[where].mean())
+    return float(np.mean(values))
+
+
+@pytest.fixture(scope="module")
+def pan():
+    scene = make_scene(160, 96, 24, seed=3)
+    return scene, grown(scene.masks)
+
+
+@pytest.fixture(scope="module")
+def pan_filled(pan):
+    scene, masks = pan
+    return np.stack(fill_clip(scene.frames, masks, window=12))
+
+
+# ---------------------------------------------------------------- the algorithm
+
+def test_flow_fill_keeps_every_pixel_outside_the_mask(pan, pan_filled):
+    scene, masks = pan
+    outside = masks == 0
+    assert pan_filled.shape == scene.frames.shape
+    assert np.array_equal(pan_filled[outside], scene.frames[outside])
+
+
+def test_flow_fill_at_a_smaller_working_size_keeps_full_size_and_outside_pixels(pan):
+    scene, masks = pan
+    filled = np.stack(fill_clip(scene.frames, masks, window=8, max_long_edge=80))
+    assert filled.shape == scene.frames.shape
+    outside = masks == 0
+    assert np.array_equal(filled[outside], scene.frames[outside])
+    # Still a real fill, not the object left in place.
+    assert psnr(filled, scene.backgrounds, ~outside) > psnr(scene.frames, scene.backgrounds, ~outside) + 8
+
+
+def test_flow_fill_beats_opencv_by_8_db_behind_a_moving_object(pan, pan_filled):
+    scene, masks = pan
+    hole = masks > 0
+    flow_db = psnr(pan_filled, scene.backgrounds, hole)
+    opencv_db = psnr(opencv_fill(scene.frames, masks), scene.backgrounds, hole)
+    assert flow_db >= opencv_db + 8, (flow_db, opencv_db)
+
+
+def test_flow_fill_does_not_flicker(pan, pan_filled):
+    scene, masks = pan
+    hole = masks > 0
+    ours = flicker(pan_filled, scene.backgrounds, hole)
+    per_frame = flicker(opencv_fill(scene.frames, masks), scene.backgrounds, hole)
+    assert ours < 3.0 and ours < 0.5 * per_frame, (ours, per_frame)
+
+
+def test_what_no_frame_shows_is_invented_once_and_kept():
+    rng = np.random.default_rng(0)
+    background = make_scene(96, 64, 1, seed=1).backgrounds[0].astype(np.float64)
+    # A still camera with sensor noise: per-frame inpainting re-invents the
+    # hidden area each frame; the flow fill must carry its first invention.
+    frames = np.stack([np.clip(background + rng.normal(0, 2, background.shape), 0, 255).astype(np.uint8)
+                       for _ in range(10)])
+    masks = np.zeros(frames.shape[:3], np.uint8)
+    masks[:, 20:44, 30:66] = 1
+    hole = masks[0] > 0
+    filled = np.stack(fill_clip(frames, masks, window=4))
+    change = [np.abs(filled[t + 1].astype(np.float64) - filled[t])[hole].mean() for t in range(9)]
+    per_frame = opencv_fill(frames, masks)
+    change_per_frame = [np.abs(per_frame[t + 1].astype(np.float64) - per_frame[t])[hole].mean() for t in range(9)]
+    assert max(change) < 0.1 < min(change_per_frame)
+
+
+def test_fill_stream_reads_only_one_window_ahead():
+    scene = make_scene(64, 48, 20, seed=2)
+    pulled = []
+
+    def frames():
+        for index, frame in enumerate(scene.frames):
+            pulled.append(index)
+            yield frame
+
+    window = 3
+    seen = []
+    for index, filled in fill_stream(frames(), iter(scene.masks), window=window):
+        assert len(pulled) <= index + window + 1
+        assert filled.shape == scene.frames[0].shape
+        seen.append(index)
+    assert seen == list(range(20))
+
+
+def test_fill_stream_rejects_masks_that_run_out():
+    scene = make_scene(64, 48, 6, seed=2)
+    with pytest.raises(ValueError, match="differ in count"):
+        list(fill_stream(scene.frames, scene.masks[:4], window=2))
+
+
+def test_smooth_fill_reproduces_a_plane_inside_a_hole():
+    ys, xs = np.mgrid[0:60, 0:80].astype(np.float32)
+    plane = 0.3 * xs - 0.2 * ys + 5
+    known = np.ones(plane.shape, bool)
+    known[20:40, 25:55] = False
+    filled = fill_smooth(plane, known, relax_iterations=40)
+    assert np.array_equal(filled[known], plane[known])
+    assert np.abs(filled - plane)[~known].max() < 0.5
+
+
+def test_synthetic_scene_is_deterministic_and_consistent():
+    a = make_scene(64, 48, 5, seed=7)
+    b = make_scene(64, 48, 5, seed=7)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.masks, b.masks)
+    assert set(np.unique(a.masks)) <= {0, 1} and (a.masks == 1).any()
+    outside = a.masks == 0
+    assert np.array_equal(a.frames[outside], a.backgrounds[outside])
+    assert not np.array_equal(a.frames, make_scene(64, 48, 5, seed=8).frames)
+
+
+def test_synthetic_video_keeps_count_size_and_fractional_fps(tmp_path):
+    av = pytest.importorskip("av")
+    scene = make_scene(64, 48, 6, seed=1)
+    path = write_video(tmp_path / "clip.mp4", scene.frames, Fraction(30000, 1001))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        assert stream.average_rate == Fraction(30000, 1001)
+    assert len(decoded) == 6 and decoded[0].shape == (48, 64, 3)
+    assert np.abs(decoded[3].astype(int) - scene.frames[3]).mean() < 6
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+# ---------------------------------------------------------------- the nodes
+
+@node("TestScene", category="test", outputs=[Output("frames", "Frames"), Output("masks", "Masks")],
+      params=[Param("width", "int", 96), Param("height", "int", 64), Param("count", "int", 10),
+              Param("mask_count", "int", 0), Param("mask_width", "int", 0), Param("mask_height", "int", 0)])
+def scene_source(ctx, width, height, count, mask_count, mask_width, mask_height):
+    scene = make_scene(width, height, count, seed=5)
+    frames = ctx.new_frames(height, width, Fraction(25))
+    frames.append(scene.frames)
+    mask_width, mask_height = mask_width or width, mask_height or height
+    masks = ctx.new_masks(mask_height, mask_width)
+    for mask in grown(scene.masks)[: mask_count or count]:
+        masks.append(cv2.resize(mask, (mask_width, mask_height), interpolation=cv2.INTER_NEAREST))
+    return {"frames": frames.close(), "masks": masks.close()}
+
+
+@pytest.fixture
+def registry():
+    reg = Registry()
+    for node_type in (scene_source, inpaint_opencv, inpaint_flow):
+        reg.add(node_type, "tests")
+    return reg
+
+
+def run_fill(registry, tmp_path, fill_type, scene_params=None, **fill_params):
+    graph = Graph(registry=registry)
+    source = graph.add("TestScene", id="scene", **(scene_params or {}))
+    graph.add(fill_type, id="fill", frames=source.frames, masks=source.masks, **fill_params)
+    events = []
+    result = graph.run(cache_dir=tmp_path / "cache", on_event=events.append)
+    return graph, result, events
+
+
+@pytest.mark.parametrize("fill_type, params", [
+    ("InpaintOpenCV", {}),
+    ("InpaintOpenCV", {"method": "ns", "radius": 3}),
+    ("InpaintFlow", {"window": 4}),
+    ("InpaintFlow", {"window": 2, "flow": "fine"}),
+    ("InpaintFlow", {"window": 4, "max_long_edge": 48, "flow": "fast"}),
+])
+def test_inpaint_nodes_change_only_the_hole(registry, tmp_path, fill_type, params):
+    _, result, events = run_fill(registry, tmp_path, fill_type, **params)
+    assert result.ok, [r.error for r in result.nodes.values()]
+    source = result.value("scene", "frames")
+    masks = result.value("scene", "masks")
+    filled = result.value("fill", "frames")
+    assert (len(filled), filled.height, filled.width, filled.fps) == (10, 64, 96, Fraction(25))
+    before, after, hole = source.read(0, 10), filled.read(0, 10), masks.read(0, 10) > 0
+    assert np.array_equal(after[~hole], before[~hole])
+    assert not np.array_equal(after[hole], before[hole])
+    fractions = [e.fraction for e in events if e.node == "fill" and e.kind == "running"]
+    assert fractions and fractions[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("fill_type", ["InpaintOpenCV", "InpaintFlow"])
+@pytest.mark.parametrize("scene_params, expected", [
+    ({"mask_count": 7}, ["7 frames", "10"]),
+    ({"mask_width": 48, "mask_height": 32}, ["48x32", "96x64"]),
+])
+def test_mismatched_masks_are_bad_input_naming_both(registry, tmp_path, fill_type, scene_params, expected):
+    _, result, _ = run_fill(registry, tmp_path, fill_type, scene_params)
+    assert result.status("fill") == "failed"
+    assert result.exit_code() == 2
+    message = result.nodes["fill"].error
+    assert "'masks'" in message and "'frames'" in message
+    for text in expected:
+        assert text in message
+
+
+# ---------------------------------------------------------------- the demo
+
+def test_demo_graph_file_is_canonical_and_valid():
+    from inpainterz.engine.demo import DEMO_GRAPH
+
+    graph = Graph.load(DEMO_GRAPH)
+    assert graph.dumps() == DEMO_GRAPH.read_text()
+    assert [n for n in graph.nodes if graph.nodes[n].type == "InpaintFlow"] == ["fill"]
+    assert graph.validate(check_files=False) == []
+
+
+def test_demo_runs_the_shipped_graph_end_to_end(tmp_path, capsys):
+    from inpainterz.engine.demo import main
+
+    assert main(tmp_path / "demo", width=128, height=72, frames=12) == 0
+    printed = capsys.readouterr().out
+    assert "dB in the hole" in printed
+    for name in ("clean.mp4", "contact_sheet.png", "input/clip.mp4", "input/masks/00011.png",
+                 "input/background/00011.png"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    sheet = cv2.imread(str(tmp_path / "demo" / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 4 * 320
+
+
+def test_flow_fill_treats_every_object_id_as_hole_and_skips_empty_frames():
+    scene = make_scene(96, 64, 8, seed=4)
+    masks = grown(scene.masks) * 7  # object id 7
+    masks[2] = 0  # nothing to remove in frame 2
+    filled = np.stack(fill_clip(scene.frames, masks, window=3))
+    assert np.array_equal(filled[2], scene.frames[2])
+    hole = masks > 0
+    assert psnr(filled, scene.backgrounds, hole) > psnr(scene.frames, scene.backgrounds, hole) + 8
+
+
+def test_inpaint_flow_node_beats_inpaint_opencv_node_by_8_db(registry, tmp_path):
+    graph = Graph(registry=registry)
+    source = graph.add("TestScene", id="scene", width=128, height=72, count=16)
+    graph.add("InpaintFlow", id="flow", frames=source.frames, masks=source.masks, window=8)
+    graph.add("InpaintOpenCV", id="opencv", frames=source.frames, masks=source.masks)
+    result = graph.run(cache_dir=tmp_path / "cache")
+    assert result.ok
+    truth = make_scene(128, 72, 16, seed=5).backgrounds
+    hole = result.value("scene", "masks").read(0, 16) > 0
+    flow_db = psnr(result.value("flow", "frames").read(0, 16), truth, hole)
+    opencv_db = psnr(result.value("opencv", "frames").read(0, 16), truth, hole)
+    assert flow_db >= opencv_db + 8, (flow_db, opencv_db)
