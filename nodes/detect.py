@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import BadInput, Boxes, Input, Output, Param, node
-from .model_support import checkpoint_hooks, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
 
 DINO_MODELS = {"swint_ogc": ("groundingdino_swint_ogc", "GroundingDINO_SwinT_OGC.py"),
                "swinb": ("groundingdino_swinb", "GroundingDINO_SwinB_cfg.py")}
@@ -286,10 +286,11 @@ class IdAssigner:
           Param("nms_iou", "float", 0.7, min=0.0, max=1.0, doc="drop a box overlapping a better one of the same phrase this much; 1 keeps all"),
           Param("match_iou", "float", 0.3, min=0.0, max=1.0, doc="overlap that keeps an object's id from one detected frame to the next"),
           Param("max_objects", "int", 20, min=1, max=255, doc="keep at most this many boxes per frame, best first"),
+          Param("fp16", "bool", False, doc=FP16_DOC),
       ],
       gpu=True, preflight=_preflight, fingerprint=_fingerprint)
 def detect_text(ctx, frames, prompt, box_threshold, text_threshold, detect_on, model, checkpoint,
-                image_size, nms_iou, match_iou, max_objects):
+                image_size, nms_iou, match_iou, max_objects, fp16=False):
     try:
         todo = parse_frames(detect_on, len(frames))
     except ValueError as exc:
@@ -327,7 +328,8 @@ def detect_text(ctx, frames, prompt, box_threshold, text_threshold, detect_on, m
     for n, f in enumerate(todo):
         ctx.progress(n / max(1, len(todo)), f"frame {f}")
         frame = np.ascontiguousarray(frames[f])
-        found = ctx.models.run(detect, frame, keep=(net,))
+        with half_precision(ctx.device, fp16):
+            found = ctx.models.run(detect, frame, keep=(net,))
         found = suppress(found, nms_iou)
         found = sorted(found, key=lambda d: -d[4])[:max_objects]
         records = [[round(d[0], 2), round(d[1], 2), round(d[2], 2), round(d[3], 2), round(d[4], 4), d[5], oid]

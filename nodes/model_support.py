@@ -1,4 +1,4 @@
-"""What every model node shares: finding its checkpoint before and while it runs.
+"""What every model node shares: finding its checkpoint, and running in half precision.
 
 A model node names the manifest entry its params ask for (`entry_for(params)`)
 and gets two hooks for the engine: `preflight` reports a missing checkpoint
@@ -52,3 +52,14 @@ def checkpoint_hooks(entry_for: Callable[[dict], str], param: str = "checkpoint"
 def resolve(name: str, value, param: str = "checkpoint"):
     """The checkpoint path for a render (BadInput with the fetch command if missing)."""
     return ck.find_checkpoint(name, value, param=param)
+
+
+FP16_DOC = "half precision on CUDA (ignored on the CPU)"
+
+
+def half_precision(device: str, fp16: bool):
+    """A context in which CUDA work runs in float16 when `fp16` is set; a no-op on the CPU."""
+    import torch
+
+    enabled = bool(fp16) and str(device).startswith("cuda")
+    return torch.autocast("cuda", dtype=torch.float16, enabled=enabled)

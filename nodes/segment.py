@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import BadInput, Input, KeyMasks, Output, Param, node
-from .model_support import checkpoint_hooks, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -112,9 +112,10 @@ def paint(label: np.ndarray, best: np.ndarray, oid: int, logits: np.ndarray, thr
                 doc="checkpoint file; empty: the model's official file from the checkpoint folders"),
           Param("multimask", "choice", "auto", choices=("auto", "always", "never"),
                 doc="decode 3 candidate masks and keep the best; auto: only for a single click"),
+          Param("fp16", "bool", False, doc=FP16_DOC),
       ],
       gpu=True, preflight=_preflight, fingerprint=_fingerprint)
-def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask):
+def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=False):
     if boxes is None and points is None:
         raise BadInput("connect 'boxes' (DetectText, BoxPrompt) or 'points' (PointPrompt): SAM needs a prompt")
     prompts = _prompts_by_frame(boxes, points, len(frames))
@@ -136,7 +137,7 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask):
         image = np.ascontiguousarray(frames[f])
 
         def segment_frame():
-            with torch.inference_mode():
+            with torch.inference_mode(), half_precision(ctx.device, fp16):
                 predictor.set_image(image, image_format="RGB")
                 label = np.zeros((h, w), np.uint8)
                 best = np.full((h, w), -np.inf, np.float32)

@@ -24,7 +24,7 @@ import io
 import numpy as np
 
 from ..engine import BadInput, Input, Output, Param, node
-from .model_support import checkpoint_hooks, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
 
 DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -183,7 +183,7 @@ class Tracker:
           Param("short_term_mem_skip", "int", 1, min=1, max=100, doc="short-term memory looks back this many frames"),
           Param("long_term_mem_max", "int", 32, min=1, max=10000,
                 doc="long-term memory keeps at most this many frames (bounds memory and time per frame)"),
-          Param("fp16", "bool", False, doc="half precision on CUDA (ignored on the CPU)"),
+          Param("fp16", "bool", False, doc=FP16_DOC),
       ],
       gpu=True, preflight=_preflight, fingerprint=_fingerprint)
 def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_term_mem_gap,
@@ -212,12 +212,11 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
     first = min(keys)
     if first > 0:
         ctx.note(f"frames 0..{first - 1} come before the first keyframe and have empty masks")
-    half = bool(fp16) and str(ctx.device).startswith("cuda")
     empty = np.zeros((h, w), np.uint8)
     n = len(frames)
     for _ in range(first):
         out.append(empty)
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
+    with torch.inference_mode(), half_precision(ctx.device, fp16):
         for start, chunk in frames.chunks(start=first):
             for j in range(len(chunk)):
                 t = start + j
