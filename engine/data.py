@@ -93,9 +93,11 @@ class ChunkReader:
         with self._lock:
             if self._cached is not None and self._cached[0] == index:
                 return self._cached[1]
+            self._cached = None  # let the previous chunk go before the next one is decoded
         n = min(self.chunk, self.count - index * self.chunk)
         if self.compressed:
-            raw = zlib.decompress((self.folder / f"{index:06d}.z").read_bytes())
+            # One allocation of the known size: a growing buffer fragments the heap.
+            raw = zlib.decompress((self.folder / f"{index:06d}.z").read_bytes(), bufsize=n * int(np.prod(self.shape)))
             arr = np.frombuffer(raw, dtype=np.uint8).reshape((n, *self.shape))
         else:
             arr = np.load(self.folder / f"{index:06d}.npy", mmap_mode="r")

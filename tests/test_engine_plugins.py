@@ -75,8 +75,6 @@ def test_readme_plugin_example_works(tmp_path, monkeypatch):
     assert not [p for p in reg.problems if "invert.py" in p]
     nt = reg.get("InvertMask")
 
-    from fractions import Fraction
-
     from inpainterz.engine.data import masks_writer
 
     w = masks_writer(tmp_path / "m", 4, 5)
