@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from . import qt
+from ..engine.atomic import atomic_write
 
 
 def _style(app) -> None:
@@ -41,20 +41,10 @@ def settle(app, rounds: int = 4) -> None:
 def save_screenshot(window, path: str | Path) -> Path:
     """Render the window and write it as a PNG, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = window.grab()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a screenshot is an ordinary file
-        if not image.save(tmp, "PNG"):
+    with atomic_write(path) as tmp:
+        if not image.save(str(tmp), "PNG"):
             raise OSError(f"Qt could not write {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from .atomic import write_text_atomic
 from .errors import BadInput, InpainterzError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -257,14 +258,10 @@ def _read_record(folder: Path) -> dict:
 
 
 def _write_record(folder: Path, record: dict) -> None:
-    tmp = folder / (VERIFIED_RECORD + f".{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1, sort_keys=True)
-        os.replace(tmp, folder / VERIFIED_RECORD)
+        write_text_atomic(folder / VERIFIED_RECORD, json.dumps(record, indent=1, sort_keys=True))
     except OSError:
-        # The record only saves re-hashing; a read-only folder just means hashing again.
-        tmp.unlink(missing_ok=True)
+        pass  # the record only saves re-hashing; a read-only folder just means hashing again
 
 
 def _remember(folder: Path, entry: Checkpoint, path: Path, sha: str) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
+
 DEMO_GRAPH = Path(__file__).resolve().parents[1] / "graphs" / "demo_remove.json"
 
 # 90 frames at 640x360 and 25 fps: long enough to see the fill track the pan,
@@ -119,10 +121,8 @@ def write_contact_sheet(path: Path, frames, holes, results, truths, count: int =
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"could not encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(png.tobytes())
-    os.replace(partial, path)
+    with atomic_write(path) as partial:
+        partial.write_bytes(png.tobytes())
     return path
 
 

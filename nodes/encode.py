@@ -12,7 +12,6 @@ container cannot hold the source's audio codec, that audio is re-encoded to AAC.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +21,7 @@ import av
 import numpy as np
 
 from inpainterz.engine import BadInput
+from inpainterz.engine.atomic import temp_path_for
 
 from . import timecode
 from .video import frame_rotation, output_colorspace
@@ -44,11 +44,6 @@ CODECS = {
 }
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-
-
-def temp_path_for(path: Path) -> Path:
-    """A hidden sibling with the same extension (FFmpeg picks the container by it)."""
-    return path.with_name(f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}")
 
 
 def prepare_folder(folder: Path, what: str) -> None:

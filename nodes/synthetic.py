@@ -6,13 +6,14 @@ background behind the object is known exactly, so inpainting can be scored.
 Everything is seeded, so the same arguments give the same pixels.
 """
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from ..engine.atomic import atomic_write
 
 OBJECT_ID = 1
 
@@ -183,10 +184,8 @@ def write_video(path, frames, fps, crf=16):
     import av
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fps = Fraction(fps)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    with av.open(str(partial), mode="w", format="mp4") as container:
+    with atomic_write(path) as partial, av.open(str(partial), mode="w", format="mp4") as container:
         stream = None
         for index, frame in enumerate(frames):
             if stream is None:
@@ -200,7 +199,6 @@ def write_video(path, frames, fps, crf=16):
             container.mux(stream.encode(video_frame))
         if stream is not None:
             container.mux(stream.encode(None))
-    os.replace(partial, path)
     return path
 
 
@@ -239,6 +237,5 @@ def _write_png(path, image):
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise OSError(f"could not encode {path} as PNG")
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(encoded.tobytes())
-    os.replace(partial, path)
+    with atomic_write(path) as partial:
+        partial.write_bytes(encoded.tobytes())
