@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..engine import BadInput, Input, Output, Param, node
+from ..engine import Input, Output, Param, node
 from .inpaint import check_frames_and_masks
 from .model_support import checkpoint_hooks, resolve
 
