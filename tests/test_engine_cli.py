@@ -173,3 +173,14 @@ def test_ctrl_c_exits_130_and_keeps_finished_work(tmp_path):
     assert statuses(tmp_path / "r.json") == {"src": "ran", "slow": "skipped"}
     proc = cli("run", g, "--cache-dir", tmp_path / "cache", "-s", "slow.seconds=0.1", "--report", tmp_path / "r.json", check=0)
     assert statuses(tmp_path / "r.json") == {"src": "cached", "slow": "ran"}
+
+
+def test_node_reference_in_docs_is_generated_from_the_descriptors():
+    """docs/nodes.md is what `inpainterz nodes --markdown` prints; regenerate it after changing a node."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "INPAINTERZ_PLUGIN_PATH"}
+    proc = subprocess.run([sys.executable, "-m", "inpainterz.engine.cli", "nodes", "--markdown"],
+                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    expected = (HERE.parent / "docs" / "nodes.md").read_text()
+    assert proc.stdout == expected, "docs/nodes.md is stale: inpainterz nodes --markdown > docs/nodes.md"

@@ -26,7 +26,7 @@ def run_masks(tmp_path: Path, frames, node_type: str, **params):
     """ReadMasks -> node_type -> the node's masks output."""
     g = Graph(base_dir=tmp_path)
     src = g.add("ReadMasks", id="src", path=write_labels(tmp_path / "in", frames))
-    tool = g.add(node_type, id="tool", masks=src.masks, **params)
+    g.add(node_type, id="tool", masks=src.masks, **params)
     res = g.run(cache_dir=tmp_path / "cache")
     assert res.ok, [n.error for n in res.failed]
     return res.value("tool", "masks").read(0, len(frames)), res
