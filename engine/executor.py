@@ -104,8 +104,9 @@ class Context:
     """What a render function gets besides its inputs and params."""
 
     def __init__(self, node_id: str, type_id: str, device: str, workdir: Path,
-                 emit: Callable[[Event], None], cancel: threading.Event, report: NodeReport):
+                 emit: Callable[[Event], None], cancel: threading.Event, report: NodeReport, models=None):
         self.node_id, self.type_id, self.device = node_id, type_id, device
+        self._models = models  # None: the process-wide model manager
         self.workdir = workdir / "scratch"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._data_dir = workdir / "data"
@@ -143,9 +144,11 @@ class Context:
 
     @property
     def models(self):
-        from .models import default_manager
+        if self._models is None:
+            from .models import default_manager
 
-        return default_manager()
+            self._models = default_manager()
+        return self._models
 
 
 def _normalise_outputs(nt, result) -> dict:

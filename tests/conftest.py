@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -45,3 +46,27 @@ def counting_registry(monkeypatch):
     yield reg
     monkeypatch.delenv("INPAINTERZ_PLUGIN_PATH")
     registry.default_registry(reload=True)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run torch with `n` CPU threads inside the block."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def node_context(tmp_path: Path, type_id: str, node_id: str = "n", manager=None):
+    """The engine's render context for calling a node's render directly, with its own model manager."""
+    import threading
+
+    from inpainterz.engine.executor import Context, NodeReport
+    from inpainterz.engine.models import ModelManager
+
+    return Context(node_id, type_id, "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
+                   NodeReport(node_id, type_id), models=manager or ModelManager(budget=10**10))

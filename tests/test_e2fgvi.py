@@ -7,17 +7,14 @@ is in test_e2fgvi_parity.py.
 """
 import importlib.util
 import json
-import threading
 import tracemalloc
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import node_context, shared_path, torch_threads
 from inpainterz.engine import BadInput, data
-from inpainterz.engine.executor import Context, NodeReport
-from inpainterz.engine.models import ModelManager
 from inpainterz.nodes import inpaint_e2fgvi as node_module
 from inpainterz.nodes.e2fgvi import checkpoint, loop
 
@@ -26,10 +23,8 @@ MODELS = ("e2fgvi", "e2fgvi_hq")
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def kit_state_dict(model):
@@ -52,19 +47,8 @@ def hq_net(hq_weights):
     return checkpoint.load(hq_weights, "e2fgvi_hq")
 
 
-class ManagedContext(Context):
-    def __init__(self, *args, manager):
-        super().__init__(*args)
-        self._manager = manager
-
-    @property
-    def models(self):
-        return self._manager
-
-
 def make_ctx(tmp_path):
-    return ManagedContext("fill", "InpaintE2FGVI", "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
-                          NodeReport("fill", "InpaintE2FGVI"), manager=ModelManager(budget=10**10))
+    return node_context(tmp_path, "InpaintE2FGVI", "fill")
 
 
 def moving_clip(n, h, w, seed=0):

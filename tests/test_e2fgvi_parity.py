@@ -7,16 +7,13 @@ inside, at least 99.5% of values within 1 of the published output and none
 more than 6 off.
 """
 import importlib.util
-import threading
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import node_context, shared_path, torch_threads
 from inpainterz.engine import data
-from inpainterz.engine.executor import Context, NodeReport
-from inpainterz.engine.models import ModelManager
 from inpainterz.nodes import inpaint_e2fgvi as node_module
 from inpainterz.nodes.e2fgvi import checkpoint, loop
 
@@ -28,10 +25,8 @@ VECTORS = {
 
 @pytest.fixture(autouse=True)
 def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(2):
+        yield
 
 
 def kit_weights(model, folder):
@@ -42,18 +37,6 @@ def kit_weights(model, folder):
     path = folder / f"{model}.pth"
     torch.save(mod.make_state_dict(model), path)
     return path
-
-
-class ManagedContext(Context):
-    """The engine's Context with this test's own model manager."""
-
-    def __init__(self, *args, manager):
-        super().__init__(*args)
-        self._manager = manager
-
-    @property
-    def models(self):
-        return self._manager
 
 
 def vector(model):
@@ -103,8 +86,7 @@ def test_node_at_input_size_gives_the_published_output_hq(tmp_path):
     fw.append(frames_np)
     mw = data.masks_writer(tmp_path / "masks", *masks_np.shape[1:3])
     mw.append(masks_np * 4)  # any object id is a hole
-    ctx = ManagedContext("fill", "InpaintE2FGVI", "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
-                         NodeReport("fill", "InpaintE2FGVI"), manager=ModelManager(budget=10**10))
+    ctx = node_context(tmp_path, "InpaintE2FGVI", "fill")
     out = node_module.inpaint_e2fgvi.render(
         ctx, fw.close(), mw.close(), model="e2fgvi_hq", checkpoint=str(kit_weights("e2fgvi_hq", tmp_path)),
         neighbor_stride=settings.neighbor_stride, ref_step=settings.ref_step, num_ref=-1, mode="exact",

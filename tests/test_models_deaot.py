@@ -1,5 +1,4 @@
 """TrackDeAOT on a short clip of small frames, with a checkpoint the test makes."""
-import threading
 from fractions import Fraction
 
 import numpy as np
@@ -8,9 +7,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("aot", reason="deaotpy is not installed (pip install --no-deps deaotpy)")
 
+from conftest import node_context, torch_threads  # noqa: E402
 from inpainterz.engine import BadInput, KeyMasks, data  # noqa: E402
 from inpainterz.engine import checkpoints as ck  # noqa: E402
-from inpainterz.engine.executor import Context, NodeReport  # noqa: E402
 from inpainterz.engine.models import ModelManager  # noqa: E402
 from inpainterz.nodes import track  # noqa: E402
 
@@ -19,27 +18,12 @@ H, W, N = 64, 96, 8
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-class ManagedContext(Context):
-    """The engine's Context with this test's own model manager instead of the process one."""
-
-    def __init__(self, *args, manager):
-        super().__init__(*args)
-        self._manager = manager
-
-    @property
-    def models(self):
-        return self._manager
+    with torch_threads(1):
+        yield
 
 
 def make_ctx(tmp_path, manager):
-    return ManagedContext("track", "TrackDeAOT", "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
-                          NodeReport("track", "TrackDeAOT"), manager=manager)
+    return node_context(tmp_path, "TrackDeAOT", "track", manager)
 
 
 def make_frames(tmp_path, n=N):

@@ -5,36 +5,21 @@ output, not its depth) with a tiny vocabulary, so the test writes a few MB
 instead of bert-base-uncased's 440 MB. A detection at the smallest image
 size costs ~8 s on a CPU.
 """
-import threading
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from conftest import node_context
 from inpainterz.engine import BadInput, data
 from inpainterz.engine import checkpoints as ck
-from inpainterz.engine.executor import Context, NodeReport
-from inpainterz.engine.models import ModelManager
 from inpainterz.nodes import detect
 
 H, W = 60, 80
 
 
-class ManagedContext(Context):
-    """The engine's Context with this test's own model manager instead of the process one."""
-
-    def __init__(self, *args, manager):
-        super().__init__(*args)
-        self._manager = manager
-
-    @property
-    def models(self):
-        return self._manager
-
-
 def make_ctx(tmp_path, manager=None):
-    return ManagedContext("detect", "DetectText", "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
-                          NodeReport("detect", "DetectText"), manager=manager or ModelManager(budget=10**10))
+    return node_context(tmp_path, "DetectText", "detect", manager)
 
 
 def make_frames(tmp_path, n=3):
@@ -156,8 +141,15 @@ def test_detect_text_errors_name_the_param_and_the_fetch_command(tmp_path, searc
 
 def test_a_hugging_face_folder_runs_on_transformers_port(tmp_path, monkeypatch):
     """The fallback backend: a local Grounding DINO folder in transformers' format (a tiny one here)."""
-    from transformers import (BertConfig, BertTokenizerFast, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import (
+        BertConfig,
+        BertTokenizerFast,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
 
     folder = tmp_path / "grounding-dino"
     folder.mkdir()

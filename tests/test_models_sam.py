@@ -3,35 +3,20 @@
 The SAM encoder always works at 1024 px, so one frame costs ~15-30 s on a
 CPU: the end-to-end test embeds a single frame and prompts two objects on it.
 """
-import threading
 from fractions import Fraction
 
 import numpy as np
 import pytest
-
+from conftest import node_context  # noqa: E402
 from inpainterz.engine import BadInput, Boxes, Points, data
-from inpainterz.engine.executor import Context, NodeReport
 from inpainterz.engine.models import ModelManager
 from inpainterz.nodes import prompts, segment
 
 H, W = 48, 64
 
 
-class ManagedContext(Context):
-    """The engine's Context with this test's own model manager instead of the process one."""
-
-    def __init__(self, *args, manager):
-        super().__init__(*args)
-        self._manager = manager
-
-    @property
-    def models(self):
-        return self._manager
-
-
 def make_ctx(tmp_path, manager=None, type_id="SegmentSAM"):
-    return ManagedContext("n", type_id, "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
-                          NodeReport("n", type_id), manager=manager or ModelManager(budget=10**10))
+    return node_context(tmp_path, type_id, "n", manager)
 
 
 def make_frames(tmp_path, n=2):
