@@ -22,51 +22,13 @@ import cv2
 import numpy as np
 
 from inpainterz.nodes.flowfill import fill_clip
+from inpainterz.nodes.scoring import flicker, psnr, ssim
 from inpainterz.nodes.synthetic import make_object_sprite, make_scene
 
 
 def shared_folder():
     env = os.environ.get("INPAINTERZ_SHARED")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
-
-
-def psnr_in(result, truth, hole):
-    error = (result.astype(np.float64) - truth.astype(np.float64))[hole]
-    mse = float(np.mean(np.square(error))) if error.size else 0.0
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
-def ssim_map(a, b):
-    """Per-pixel SSIM of two RGB images (gaussian window, sigma 1.5), averaged over channels."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-
-    def blur(x):
-        return cv2.GaussianBlur(x, (11, 11), 1.5)
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a ** 2
-    var_b = blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return ssim.mean(axis=2)
-
-
-def ssim_in(result, truth, hole):
-    values = [ssim_map(r, t)[h] for r, t, h in zip(result, truth, hole) if h.any()]
-    return float(np.mean(np.concatenate(values)))
-
-
-def temporal_error(result, truth, hole):
-    """Mean |change of the result between neighbouring frames - change of the
-    truth| over the holes of both frames: flicker, in 8-bit levels."""
-    values = []
-    for t in range(len(result) - 1):
-        where = hole[t] | hole[t + 1]
-        change = result[t + 1].astype(np.float64) - result[t]
-        true_change = truth[t + 1].astype(np.float64) - truth[t]
-        values.append(np.abs(change - true_change)[where].mean())
-    return float(np.mean(values))
 
 
 def inpaint_opencv(frames, masks, radius=5):
@@ -144,9 +106,9 @@ def score(name, frames, masks, truth):
     for method, work in runs:
         result, (wall, cpu) = timed(work, len(frames))
         assert np.array_equal(result[~hole], frames[~hole]), f"{method} changed pixels outside the hole"
-        scores[method] = psnr_in(result, truth, hole)
-        print(f"  {method:<17} PSNR in hole {scores[method]:6.2f} dB   SSIM {ssim_in(result, truth, hole):.4f}   "
-              f"flicker {temporal_error(result, truth, hole):5.2f}   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
+        scores[method] = psnr(result, truth, hole)
+        print(f"  {method:<17} PSNR in hole {scores[method]:6.2f} dB   SSIM {ssim(result, truth, hole):.4f}   "
+              f"flicker {flicker(result, truth, hole):5.2f}   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
     gain = scores["InpaintFlow"] - scores["InpaintOpenCV"]
     print(f"  InpaintFlow (default flow preset) gains {gain:+.2f} dB in the hole over InpaintOpenCV")
     return scores

@@ -13,7 +13,6 @@ No torch at module level: `load_state_dict` imports it when called.
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from .atomic import write_text_atomic
+from .fingerprint import file_sha256
 from .errors import BadInput, InpainterzError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -236,19 +236,6 @@ def find_checkpoint(name_or_file: str, param_value: str | os.PathLike | None = N
 
 # ---------------------------------------------------------------- verification
 
-def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(CHUNK)
-            if not block:
-                break
-            h.update(block)
-            if progress:
-                progress(len(block))
-    return h.hexdigest()
-
-
 def _read_record(folder: Path) -> dict:
     try:
         with open(folder / VERIFIED_RECORD, encoding="utf-8") as fh:
@@ -307,7 +294,7 @@ def check_file(entry: Checkpoint, path: Path, full: bool,
         folder = folder.parent
     sha = _remembered_sha(folder, entry, path)
     if sha is None and full:
-        sha = sha256_of(path, progress)
+        sha = file_sha256(path, progress)
         if sha == entry.sha256:
             _remember(folder, entry, path, sha)
     if sha is None:
@@ -527,7 +514,7 @@ def fetch(name: str = "default", dest: Path | str | None = None, progress: Progr
             raise FetchError(f"{entry.name}: got {size} bytes, expected {entry.size}; nothing was installed"
                              + ("" if size > entry.size else "; run the same command again to resume"))
         if entry.sha256:
-            sha = sha256_of(part)
+            sha = file_sha256(part)
             if sha != entry.sha256:
                 part.unlink()
                 raise FetchError(f"{entry.name}: sha256 mismatch (got {sha}, expected {entry.sha256}); the "

@@ -36,6 +36,7 @@ def main(out_dir: str | os.PathLike = "demo-out", cache_dir: str | os.PathLike |
     from .errors import GraphError
     from .graph import Graph
     from .progress import progress_printer
+    from ..nodes.scoring import psnr
     from ..nodes.synthetic import make_scene, write_scene
 
     started = time.perf_counter()
@@ -79,21 +80,6 @@ def main(out_dir: str | os.PathLike = "demo-out", cache_dir: str | os.PathLike |
     print(f"InpaintFlow took {fill_seconds:.1f}s ({fill_seconds / frames:.3f} s/frame); "
           f"the demo took {seconds:.1f}s in all")
     return 0
-
-
-def psnr(result: np.ndarray, truth: np.ndarray, where: np.ndarray | None = None) -> float:
-    """Peak signal-to-noise ratio in dB of two clips (N, H, W, 3), pooled over
-    the pixels `where` (N, H, W) is True (all by default)."""
-    squared, count = 0.0, 0
-    for index in range(len(result)):  # a frame at a time: float copies of a whole clip are large
-        error = result[index].astype(np.float64) - truth[index]
-        if where is not None:
-            error = error[where[index]]
-        squared += float(np.square(error).sum())
-        count += error.size
-    if count == 0 or squared == 0:
-        return float("inf")
-    return 10.0 * np.log10(255.0 ** 2 * count / squared)
 
 
 def write_contact_sheet(path: Path, frames, holes, results, truths, count: int = SHEET_FRAMES) -> Path:

@@ -7,6 +7,7 @@ that is unchanged nothing downstream runs (early cutoff).
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -50,3 +51,17 @@ def fingerprint_path(path: str | Path, recursive: bool = False) -> list:
     else:
         files = [str(path)]
     return [[os.path.basename(f), stat_key(f)] for f in files]
+
+
+def file_sha256(path: str | Path, progress=None, block: int = 1 << 20) -> str:
+    """SHA-256 of a file's content, streamed; `progress(n)` is told each block's size."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            buf = fh.read(block)
+            if not buf:
+                break
+            h.update(buf)
+            if progress:
+                progress(len(buf))
+    return h.hexdigest()

@@ -19,7 +19,7 @@ import numpy as np
 
 from inpainterz.engine import BadInput, Frames, Input, Masks, Output, Param, SourceInfo, node
 from inpainterz.engine.data import digest, frames_version, masks_version
-from inpainterz.engine.fingerprint import stat_key
+from inpainterz.engine.fingerprint import file_sha256, stat_key
 
 from . import encode, images, maskfiles, video
 
@@ -65,7 +65,7 @@ def read_video(ctx, path, first, last, scale):
     index = video.index_video(path)
     first, count = images.pick_range(index.count, first, last, str(path))
     ctx.progress(0.2)
-    sha = video.file_sha256(path)
+    sha = file_sha256(path)
     _stable_stat(path, before)
     width, height = _scaled_size(index.width, index.height, scale)
     reader = video.VideoReader(path, before, sha, first, count, width, height, scale, index=index)

@@ -17,7 +17,6 @@ instead of seeking back and forth.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +26,7 @@ import av
 import numpy as np
 
 from inpainterz.engine import BadInput
+from inpainterz.engine.fingerprint import file_sha256
 from inpainterz.engine.data import chunk_frames, register_reader
 from inpainterz.engine.fingerprint import stat_key
 
@@ -42,18 +42,6 @@ NTSC_RATES = (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(48000, 1001
 
 # libavutil colour-space codes that swscale understands (AVCOL_SPC_*).
 _BT709, _BT601, _SMPTE170M, _SMPTE240M, _BT2020 = 1, 5, 6, 7, 9
-
-
-def file_sha256(path: Path, block: int = 1 << 20) -> str:
-    """Content hash of a file, streamed: a byte-identical copy hashes the same."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            buf = fh.read(block)
-            if not buf:
-                break
-            h.update(buf)
-    return h.hexdigest()
 
 
 def parse_rate(text) -> Fraction:

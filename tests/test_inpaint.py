@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from inpainterz.nodes.scoring import flicker, psnr
 from inpainterz.engine import Graph, Output, Param, node
 from inpainterz.engine.registry import Registry
 from inpainterz.nodes.flowfill import fill_clip, fill_stream
@@ -21,29 +22,12 @@ def grown(masks, radius=2):
     return np.stack([cv2.dilate(m, kernel) for m in masks])
 
 
-def psnr(result, truth, where):
-    error = result.astype(np.float64)[where] - truth.astype(np.float64)[where]
-    return 10 * np.log10(255.0 ** 2 / np.mean(np.square(error)))
-
-
 def opencv_fill(frames, masks):
     out = []
     for frame, mask in zip(frames, masks):
         hole = (mask > 0).astype(np.uint8)
         out.append(np.where(hole[..., None] > 0, cv2.inpaint(frame, hole, 5, cv2.INPAINT_TELEA), frame))
     return np.stack(out)
-
-
-def flicker(result, truth, holes):
-    """Mean change between neighbouring frames inside the holes, beyond the
-    change the truth itself shows (the camera pans)."""
-    values = []
-    for t in range(len(result) - 1):
-        where = holes[t] | holes[t + 1]
-        change = result[t + 1].astype(np.float64) - result[t]
-        true_change = truth[t + 1].astype(np.float64) - truth[t]
-        values.append(np.abs(change - true_change)[where].mean())
-    return float(np.mean(values))
 
 
 @pytest.fixture(scope="module")
