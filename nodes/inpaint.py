@@ -10,7 +10,8 @@ import numpy as np
 
 from inpainterz.engine import Input, Output, Param, node
 
-from .flowfill import FLOW_PRESETS, fill_stream, paste_fill, working_size
+from .composite import FEATHER_DOC, paste
+from .flowfill import FLOW_PRESETS, fill_stream, working_size
 from .masks import check_same_clip
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -35,21 +36,15 @@ def each_frame(clip, step=STEP):
         yield from chunk
 
 
-def paste_inpainted(frame, mask, inpainted):
-    out = frame.copy()
-    hole = mask > 0
-    out[hole] = inpainted[hole]
-    return out
-
-
 @node("InpaintOpenCV", category="inpaint", version=1,
       doc="Fill the masked pixels of each frame from their surroundings (OpenCV inpainting, frame by frame).",
       inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole")],
       outputs=[Output("frames", "Frames")],
       params=[Param("method", "choice", "telea", choices=tuple(OPENCV_METHODS),
                     doc="telea (fast marching) or ns (Navier-Stokes)"),
-              Param("radius", "int", 5, min=1, max=100, doc="neighbourhood each filled pixel draws from, in pixels")])
-def inpaint_opencv(ctx, frames, masks, method, radius):
+              Param("radius", "int", 5, min=1, max=100, doc="neighbourhood each filled pixel draws from, in pixels"),
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
+def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
     check_frames_and_masks(frames, masks)
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
     flag = OPENCV_METHODS[method]
@@ -57,7 +52,7 @@ def inpaint_opencv(ctx, frames, masks, method, radius):
     for index, (frame, mask) in enumerate(zip(each_frame(frames), each_frame(masks))):
         hole = (mask > 0).astype(np.uint8)
         if hole.any():
-            frame = paste_inpainted(frame, mask, cv2.inpaint(frame, hole, radius, flag))
+            frame = paste(frame, mask, cv2.inpaint(frame, hole, radius, flag), feather)
         out.append(frame)
         ctx.progress((index + 1) / total)
     return {"frames": out.close()}
@@ -80,8 +75,9 @@ def inpaint_opencv(ctx, frames, masks, method, radius):
                     doc="optical flow preset (DIS): ultrafast, fast, medium, or fine (about twice "
                         "medium's time, a little more accurate)"),
               Param("spatial_radius", "int", 5, min=1, max=100,
-                    doc="radius of the spatial inpainting used where no frame shows the background")])
-def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius):
+                    doc="radius of the spatial inpainting used where no frame shows the background"),
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
+def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, feather=0.0):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
     if (height, width) != (frames.height, frames.width):
@@ -100,6 +96,6 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
                         max_long_edge=max_long_edge, preset=flow, spatial_radius=spatial_radius)
     full_size = zip(each_frame(frames), each_frame(masks))
     for (index, filled), (frame, mask) in zip(fills, full_size):
-        out.append(paste_fill(frame, mask, filled))
+        out.append(paste(frame, mask, filled, feather))
         ctx.progress((index + 1) / total)
     return {"frames": out.close()}

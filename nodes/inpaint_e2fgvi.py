@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 
 from ..engine import Input, Output, Param, node
+from .composite import FEATHER_DOC, paste
 from .inpaint import check_frames_and_masks
-from .model_support import checkpoint_hooks, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, resolve
 
 MODELS = ("e2fgvi", "e2fgvi_hq")
 MODES = ("exact", "bounded")
@@ -68,17 +69,6 @@ def to_working(frames: np.ndarray, masks: np.ndarray, size: tuple[int, int]):
     return small, np.stack([(m > 0).astype(np.uint8) for m in holes])
 
 
-def paste_prediction(frame: np.ndarray, mask: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """``frame`` with the hole (mask > 0) replaced by ``prediction`` scaled to the frame's size."""
-    h, w = frame.shape[:2]
-    if prediction.shape[:2] != (h, w):
-        prediction = cv2.resize(prediction, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = frame.copy()
-    hole = mask > 0
-    out[hole] = prediction[hole]
-    return out
-
-
 def load_generator(ctx, model: str, path, fp16: bool):
     """The generator for ``model`` with the weights at ``path``, loaded once per process."""
     from .e2fgvi import checkpoint
@@ -115,11 +105,12 @@ def _chunks_in_order(clip, step=16):
           Param("max_long_edge", "int", 0, min=0, max=8192,
                 doc="e2fgvi_hq only: scale the working size down to this long edge (0: the input size); "
                     "e2fgvi always works at 432x240"),
-          Param("fp16", "bool", False, doc="half precision on CUDA (ignored on the CPU)"),
+          Param("fp16", "bool", False, doc=FP16_DOC),
+          Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC),
       ],
       gpu=True, preflight=_preflight, fingerprint=_fingerprint)
 def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_step, num_ref, mode,
-                   max_long_edge, fp16):
+                   max_long_edge, fp16, feather=0.0):
     check_frames_and_masks(frames, masks)
     n = len(frames)
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
@@ -150,10 +141,10 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
     same_size = size == (frames.height, frames.width)
 
     def write(index, filled):
-        if same_size:  # already the input outside the hole
+        if same_size and not feather:  # already the input outside the hole
             out.append(filled)
         else:
-            out.append(paste_prediction(next(full_frames), next(full_masks), filled))
+            out.append(paste(next(full_frames), next(full_masks), filled, feather, cv2.INTER_LINEAR))
 
     settings = loop.Settings(neighbor_stride=neighbor_stride, ref_step=ref_step, num_ref=num_ref)
     loop.inpaint(net, read, n, size, write, settings, mode=mode, device=device, fp16=fp16,

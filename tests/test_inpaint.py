@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from inpainterz.nodes.scoring import flicker, psnr
 from inpainterz.engine import Graph, Output, Param, node
 from inpainterz.engine.registry import Registry
 from inpainterz.nodes.flowfill import fill_clip, fill_stream
 from inpainterz.nodes.flowfill.smooth import fill_smooth
 from inpainterz.nodes.inpaint import inpaint_flow, inpaint_opencv
-from inpainterz.nodes.synthetic import make_scene, write_video
+from inpainterz.nodes.scoring import flicker, psnr
+from inpainterz.nodes.synthetic import make_scene, write_scene, write_video
 
 cv2.setNumThreads(1)
 
@@ -266,3 +266,40 @@ def test_inpaint_flow_node_beats_inpaint_opencv_node_by_8_db(registry, tmp_path)
     flow_db = psnr(result.value("flow", "frames").read(0, 16), truth, hole)
     opencv_db = psnr(result.value("opencv", "frames").read(0, 16), truth, hole)
     assert flow_db >= opencv_db + 8, (flow_db, opencv_db)
+
+
+def test_feathered_paste_blends_only_inside_the_hole():
+    from inpainterz.nodes.composite import feather_alpha, paste
+
+    frame = np.full((40, 50, 3), 200, np.uint8)
+    fill = np.full((20, 25, 3), 40, np.uint8)  # working size: scaled up inside the hole
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:30, 10:40] = 3
+    hard, soft = paste(frame, mask, fill), paste(frame, mask, fill, feather=4)
+    outside = mask == 0
+    assert (hard[outside] == frame[outside]).all() and (soft[outside] == frame[outside]).all()
+    assert (hard[mask > 0] == 40).all()
+    assert soft[20, 25, 0] == 40  # deep inside: all fill
+    edge = soft[10, 25, 0]
+    assert 40 < edge < 200  # on the hole's edge: a blend
+    assert soft[11, 25, 0] < edge  # more fill further in
+    alpha = feather_alpha(mask > 0, 4)
+    assert alpha[outside].max() == 0 and alpha[20, 25] == 1
+
+
+def test_inpaint_nodes_take_a_feather_and_keep_outside_the_mask(tmp_path):
+    scene = make_scene(width=64, height=48, frames=6, seed=3)
+    g = Graph()
+    shot = write_scene(tmp_path / "shot", scene)
+    read = g.add("ReadVideo", path=str(shot["video"]))
+    masks = g.add("ReadMasks", path=str(shot["masks"]))
+    grow = g.add("DilateMask", masks=masks.masks, radius=3)
+    for type_id in ("InpaintOpenCV", "InpaintFlow"):
+        g.add(type_id, id=type_id, frames=read.frames, masks=grow.masks, feather=2.0)
+    result = g.run(cache_dir=tmp_path / "cache")
+    assert result.ok, [r.error for r in result.failed]
+    plate = result.value(read.id, "frames").read(0, 6)
+    hole = result.value(grow.id, "masks").read(0, 6) > 0
+    for type_id in ("InpaintOpenCV", "InpaintFlow"):
+        out = result.value(type_id, "frames").read(0, 6)
+        assert (out[~hole] == plate[~hole]).all()

@@ -9,7 +9,7 @@ of frames, so memory stays bounded and time grows linearly with clip length.
 Plain functions on numpy arrays; the InpaintFlow node wraps them.
 """
 
-from .clip import fill_clip, fill_stream, paste_fill
+from .clip import fill_clip, fill_stream
 from .flow import FLOW_PRESETS, estimate_flow, make_flow_estimator, reliable_flow
 from .size import working_size
 
@@ -19,7 +19,6 @@ __all__ = [
     "fill_clip",
     "fill_stream",
     "make_flow_estimator",
-    "paste_fill",
     "reliable_flow",
     "working_size",
 ]

@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 
+from ..composite import paste
 from .propagate import carry_previous, trace_sources
 from .size import to_working_frame, to_working_hole, working_size
 from .window import FrameWindow
@@ -63,7 +64,7 @@ def fill_stream(frames, masks, window=DEFAULTS["window"], max_long_edge=DEFAULTS
 
     frames: iterable of (H, W, 3) uint8 RGB; masks: iterable of (H, W) label
     maps (> 0 is the hole), same count. Yields (index, filled) in order, where
-    filled is the frame at working size with the hole filled; paste_fill puts
+    filled is the frame at working size with the hole filled; composite.paste puts
     it into the full-size frame. At most 2 * window + 1 working frames and
     their flows are held at once.
     """
@@ -100,24 +101,10 @@ def fill_stream(frames, masks, window=DEFAULTS["window"], max_long_edge=DEFAULTS
         t += 1
 
 
-def paste_fill(frame, mask, filled):
-    """The full-size frame with its hole (mask > 0) taken from the working-size
-    fill; every pixel outside the hole is the input's, bit for bit."""
-    hole = mask > 0
-    if not hole.any():
-        return frame.copy()
-    height, width = frame.shape[:2]
-    if filled.shape[:2] != (height, width):
-        filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
-    out = frame.copy()
-    out[hole] = filled[hole]
-    return out
-
-
 def fill_clip(frames, masks, **settings):
     """Fill a clip held in memory (sequences of full-size arrays); for tests
     and scripts. Returns a list of full-size filled frames."""
-    return [paste_fill(frames[t], masks[t], filled) for t, filled in fill_stream(frames, masks, **settings)]
+    return [paste(frames[t], masks[t], filled) for t, filled in fill_stream(frames, masks, **settings)]
 
 
 def default_flow_margin(size):
