@@ -152,11 +152,12 @@ class Context:
 
 
 def _normalise_outputs(nt, result) -> dict:
+    """Render's return value as {output name: value}."""
     if result is None:
         result = {}
-    if not isinstance(result, dict) or (len(nt.outputs) == 1 and not isinstance(result, dict)):
-        result = {nt.outputs[0].name: result} if len(nt.outputs) == 1 else result
-    elif len(nt.outputs) == 1 and nt.outputs[0].name not in result and isinstance(result, (data.Boxes, data.Points, data.KeyMasks)):
+    elif type(result) is not dict:  # a bare value (Boxes and KeyMasks are dict subclasses, not output maps)
+        if len(nt.outputs) != 1:
+            raise TypeError(f"render returned one value but the node has {len(nt.outputs)} outputs; return a dict")
         result = {nt.outputs[0].name: result}
     missing = [o.name for o in nt.outputs if o.name not in result]
     if missing:
