@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from .atomic import write_text_atomic
 from .errors import GraphError, InpainterzError
@@ -100,7 +98,9 @@ def cmd_run(args) -> int:
         _err(err)
         return EXIT_BAD_INPUT
     if args.ckpt_dir:
-        os.environ["INPAINTERZ_CKPT"] = str(Path(args.ckpt_dir).resolve())
+        from .checkpoints import set_ckpt_dir
+
+        set_ckpt_dir(args.ckpt_dir)  # searched before $INPAINTERZ_CKPT, which stays searched too
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
@@ -207,8 +207,6 @@ def cmd_cache(args) -> int:
 def cmd_weights(args) -> int:
     from . import weights_cli
 
-    if args.ckpt_dir:
-        os.environ["INPAINTERZ_CKPT"] = str(Path(args.ckpt_dir).resolve())
     return {"list": weights_cli.cmd_list, "fetch": weights_cli.cmd_fetch, "verify": weights_cli.cmd_verify}[args.action](args)
 
 

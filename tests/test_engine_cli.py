@@ -184,3 +184,16 @@ def test_node_reference_in_docs_is_generated_from_the_descriptors():
                           capture_output=True, text=True, env=env, timeout=120, check=True)
     expected = (HERE.parent / "docs" / "nodes.md").read_text()
     assert proc.stdout == expected, "docs/nodes.md is stale: inpainterz nodes --markdown > docs/nodes.md"
+
+
+def test_ckpt_dir_is_searched_before_the_environment_folders(tmp_path):
+    g = write_graph(tmp_path / "g.json", {
+        "src": {"type": "TSource"},
+        "seg": {"type": "SegmentSAM", "inputs": {"frames": "src.frames"}},
+    })
+    option, env = tmp_path / "option", tmp_path / "env"
+    proc = cli("run", g, "--cache-dir", tmp_path / "cache", "--ckpt-dir", option,
+               env_extra={"INPAINTERZ_CKPT": str(env)}, check=2)
+    line = next(line for line in proc.stderr.splitlines() if "sam_vit_b_01ec64.pth" in line)
+    assert str(option) in line and str(env) in line
+    assert line.index(str(option)) < line.index(str(env))
