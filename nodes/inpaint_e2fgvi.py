@@ -16,7 +16,7 @@ import numpy as np
 
 from ..engine import Input, Output, Param, node
 from .composite import FEATHER_DOC, paste
-from .inpaint import check_frames_and_masks
+from .inpaint import check_frames_and_masks, each_frame
 from .model_support import FP16_DOC, checkpoint_hooks, resolve
 
 MODELS = ("e2fgvi", "e2fgvi_hq")
@@ -77,11 +77,6 @@ def load_generator(ctx, model: str, path, fp16: bool):
                           fp16=fp16, checkpoint=path)
 
 
-def _chunks_in_order(clip, step=16):
-    for _, chunk in clip.chunks(size=step):
-        yield from chunk
-
-
 @node("InpaintE2FGVI", category="inpaint", version=1,
       doc="Fill the masked objects with E2FGVI, a flow-guided video inpainting network "
           "(e2fgvi at 432x240, e2fgvi_hq at any size); pixels outside the mask stay exactly as they are.",
@@ -136,8 +131,8 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
     def read(start, stop):
         return to_working(frames.read(start, stop), masks.read(start, stop), size)
 
-    full_frames = _chunks_in_order(frames)
-    full_masks = _chunks_in_order(masks)
+    full_frames = each_frame(frames)
+    full_masks = each_frame(masks)
     same_size = size == (frames.height, frames.width)
 
     def write(index, filled):
