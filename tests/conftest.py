@@ -70,3 +70,16 @@ def node_context(tmp_path: Path, type_id: str, node_id: str = "n", manager=None)
 
     return Context(node_id, type_id, "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
                    NodeReport(node_id, type_id), models=manager or ModelManager(budget=10**10))
+
+
+@pytest.fixture
+def isolated_checkpoints(monkeypatch, tmp_path):
+    """Checkpoint search sees only folders the test makes: no env, no --ckpt-dir, no mirror, cwd in tmp."""
+    from inpainterz.engine import checkpoints as ck
+
+    for var in (ck.CKPT_ENV, ck.CKPT_DIR_ENV, ck.WEIGHTS_URL_ENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "project_ckpt")
+    monkeypatch.setattr(ck, "_ckpt_dir_option", None)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -9,16 +9,8 @@ from inpainterz.engine import checkpoints as ck
 
 
 @pytest.fixture(autouse=True)
-def clean_search(monkeypatch, tmp_path):
-    """Search only folders the test makes: no env, no --ckpt-dir, cwd in tmp."""
-    monkeypatch.delenv(ck.CKPT_ENV, raising=False)
-    monkeypatch.delenv(ck.CKPT_DIR_ENV, raising=False)
-    monkeypatch.delenv(ck.WEIGHTS_URL_ENV, raising=False)
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "project_ckpt")
-    monkeypatch.chdir(tmp_path)
-    ck.set_ckpt_dir(None)
-    yield
-    ck.set_ckpt_dir(None)
+def clean_search(isolated_checkpoints):
+    """Every test here searches only folders it makes."""
 
 
 # ---------------------------------------------------------------- manifest

@@ -79,7 +79,7 @@ def server():
 
 
 @pytest.fixture
-def manifest(tmp_path, monkeypatch, server):
+def manifest(tmp_path, monkeypatch, server, isolated_checkpoints):
     """A manifest with one test entry served by the local server."""
     doc = {"format": "inpainterz-weights", "version": 1, "checkpoints": [
         {"name": "tiny", "file": "w.pth", "url": server.base + "/official/w.pth", "size": len(PAYLOAD),
@@ -90,12 +90,6 @@ def manifest(tmp_path, monkeypatch, server):
     path = tmp_path / "weights.json"
     path.write_text(json.dumps(doc))
     monkeypatch.setattr(ck, "MANIFEST_PATH", path)
-    monkeypatch.delenv(ck.WEIGHTS_URL_ENV, raising=False)
-    monkeypatch.delenv(ck.CKPT_ENV, raising=False)
-    monkeypatch.delenv(ck.CKPT_DIR_ENV, raising=False)
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "project_ckpt")
-    monkeypatch.chdir(tmp_path)
-    ck.set_ckpt_dir(None)
     return path
 
 

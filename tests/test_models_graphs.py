@@ -66,11 +66,8 @@ def prompt_graph(shot: Path, out: Path) -> Graph:
 
 
 @pytest.fixture
-def no_checkpoints(monkeypatch, tmp_path):
+def no_checkpoints(monkeypatch, tmp_path, isolated_checkpoints):
     monkeypatch.setenv(ck.CKPT_ENV, str(tmp_path / "empty"))
-    monkeypatch.delenv(ck.CKPT_DIR_ENV, raising=False)
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "none")
-    monkeypatch.chdir(tmp_path)
 
 
 def test_missing_checkpoints_stop_the_run_before_anything_runs(tmp_path, no_checkpoints):
