@@ -144,7 +144,6 @@ class Clip:
     """A read-only sequence of equally sized uint8 frames."""
 
     type_name = "Clip"
-    frame_ndim = 2
 
     def __init__(self, reader, count: int, height: int, width: int, version: str):
         self.reader, self.count, self.height, self.width = reader, int(count), int(height), int(width)
@@ -416,7 +415,3 @@ def load_value(meta: dict, base: Path) -> Any:
             items = {int(k[1:]): z[k] for k in z.files}
         return KeyMasks(items, meta["height"], meta["width"])
     return TYPES[type_name](meta["records"])
-
-
-def value_version(value: Any) -> str:
-    return value.version

@@ -204,10 +204,6 @@ class NodeType:
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
 
-    @property
-    def is_source(self) -> bool:
-        return not self.inputs
-
     def to_json(self) -> dict:
         return {
             "id": self.id,
