@@ -353,6 +353,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
     running: dict[Future, str] = {}
     inflight: set[str] = set()  # keys being rendered now
     produced: dict[str, Any] = {}  # key -> entry committed by this run
+    looked_up: set[str] = set()  # nodes whose key the cache has already been asked for
     busy_devices: set[str] = set()
     cancelled = False
     slots = max(1, jobs)
@@ -395,7 +396,11 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                     rep.key = key_for(nt, params[node], upstream[node], versions)
                 if rep.key in inflight:
                     continue  # an identical node is rendering: wait and reuse its result
-                entry = produced.get(rep.key) or (None if no_cache else cache.lookup(rep.key))
+                entry = produced.get(rep.key)
+                if entry is None and not no_cache and node not in looked_up:
+                    # Once per node: a node waiting for a free slot must not re-read the cache every tick.
+                    looked_up.add(node)
+                    entry = cache.lookup(rep.key)
                 if entry is not None and _writes_intact(entry.meta):
                     ready.remove(node)
                     rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
