@@ -5,33 +5,12 @@ compositor can follow an object from the prompt to the tracked matte.
 """
 from __future__ import annotations
 
-import colorsys
-
 import cv2
 import numpy as np
 
+from ..engine.palette import PALETTE as COLOURS, colour_of  # noqa: F401  (one palette everywhere)
+
 BLANK_SIZE = (360, 640)  # (height, width) of the canvas when there are no frames to draw on
-
-
-def object_colours(n: int = 256) -> np.ndarray:
-    """(n, 3) uint8 RGB; id 0 (background) is black, ids step round the hue circle by the golden ratio."""
-    out = np.zeros((n, 3), np.uint8)
-    for i in range(1, n):
-        hue = (0.07 + i * 0.618033988749895) % 1.0
-        r, g, b = colorsys.hsv_to_rgb(hue, 0.8, 1.0)
-        out[i] = (round(r * 255), round(g * 255), round(b * 255))
-    return out
-
-
-COLOURS = object_colours()
-
-
-def colour_of(object_id) -> tuple[int, int, int]:
-    try:
-        i = int(object_id) % 256
-    except (TypeError, ValueError):
-        i = 1
-    return tuple(int(c) for c in COLOURS[i or 1])
 
 
 def labels_image(labels: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 
 from inpainterz.engine import BadInput
 from inpainterz.engine.data import register_reader
+from inpainterz.engine.palette import PALETTE
 
 from .images import check_files_unchanged
 
@@ -32,21 +33,6 @@ KINDS = ("auto", "labels", "matte", "colors")
 MAX_AUTO_LABELS = 64
 
 
-def davis_palette() -> np.ndarray:
-    """The 256-colour palette of DAVIS / PASCAL VOC masks: id k has colour palette[k]."""
-    pal = np.zeros((256, 3), dtype=np.uint8)
-    for k in range(256):
-        c, r, g, b = k, 0, 0, 0
-        for bit in range(8):
-            r |= ((c >> 0) & 1) << (7 - bit)
-            g |= ((c >> 1) & 1) << (7 - bit)
-            b |= ((c >> 2) & 1) << (7 - bit)
-            c >>= 3
-        pal[k] = (r, g, b)
-    return pal
-
-
-PALETTE = davis_palette()
 _PALETTE_CODES = {int(r) << 16 | int(g) << 8 | int(b): k for k, (r, g, b) in enumerate(PALETTE)}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from inpainterz.engine import BadInput, Input, Output, Param, node
 
-from .maskfiles import PALETTE
+from ..engine.palette import PALETTE
 
 STEP = 16  # frames per chunk when two clips are walked side by side
 
