@@ -1,6 +1,7 @@
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,13 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("INPAINTERZ_SHARED", REPO.parent / "shared"))
+# The module behind the `inpainterz` command; tests start it with the interpreter running them.
+CLI_MODULE = "inpainterz.engine.cli"
+
+
+def cli_command(*args) -> list[str]:
+    """argv that runs `inpainterz ARGS...` in a child process of this interpreter."""
+    return [sys.executable, "-m", CLI_MODULE, *map(str, args)]
 
 
 def shared_path(*parts) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli_command
 
 from inpainterz.editor import qt
 
@@ -359,7 +360,7 @@ def test_screenshot_command_writes_a_png(plugin_env, tmp_path):
     graph = write_graph(tmp_path / "chain.json", CHAIN)
     png = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.run([sys.executable, "-m", "inpainterz.engine.cli", "edit", str(graph), "--screenshot", str(png)],
+    proc = subprocess.run(cli_command("edit", graph, "--screenshot", png),
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = png.read_bytes()

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import cli_command
 
 HERE = Path(__file__).resolve().parent
 
@@ -15,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 def cli(*args, env_extra=None, check=None, timeout=120):
     env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"))
     env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, "-m", "inpainterz.engine.cli", *map(str, args)],
+    proc = subprocess.run(cli_command(*args),
                           capture_output=True, text=True, env=env, timeout=timeout)
     if check is not None:
         assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
@@ -118,7 +119,7 @@ def test_cache_info_and_clear(chain_graph, tmp_path):
 
 def _run_killed_midway(graph: Path, cache: Path, log: Path) -> None:
     env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"), INPAINTERZ_TEST_LOG=str(log))
-    proc = subprocess.Popen([sys.executable, "-m", "inpainterz.engine.cli", "run", str(graph), "--cache-dir", str(cache)],
+    proc = subprocess.Popen(cli_command("run", graph, "--cache-dir", cache),
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     # Kill while the slow node is half-way: after the fast source finished.
@@ -160,8 +161,8 @@ def test_ctrl_c_exits_130_and_keeps_finished_work(tmp_path):
     })
     log = tmp_path / "log"
     env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"), INPAINTERZ_TEST_LOG=str(log))
-    proc = subprocess.Popen([sys.executable, "-m", "inpainterz.engine.cli", "run", str(g), "--cache-dir",
-                             str(tmp_path / "cache"), "--report", str(tmp_path / "r.json")],
+    proc = subprocess.Popen(cli_command("run", g, "--cache-dir", tmp_path / "cache",
+                                        "--report", tmp_path / "r.json"),
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (log.exists() and "src" in log.read_text()):
@@ -180,7 +181,7 @@ def test_node_reference_in_docs_is_generated_from_the_descriptors():
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "INPAINTERZ_PLUGIN_PATH"}
-    proc = subprocess.run([sys.executable, "-m", "inpainterz.engine.cli", "nodes", "--markdown"],
+    proc = subprocess.run(cli_command("nodes", "--markdown"),
                           capture_output=True, text=True, env=env, timeout=120, check=True)
     expected = (HERE.parent / "docs" / "nodes.md").read_text()
     assert proc.stdout == expected, "docs/nodes.md is stale: inpainterz nodes --markdown > docs/nodes.md"
