@@ -278,38 +278,50 @@ class Graph:
         directory, so they are stored absolute.
         """
         problems = []
-        cwd = cwd or Path.cwd()
         for text in assignments:
             target, sep, raw = text.partition("=")
-            m = _REF.match(target.strip())
-            if not sep or not m:
+            if not sep or not _REF.match(target.strip()):
                 problems.append(Problem(f"--set {text!r}: expected NODE.PARAM=VALUE"))
                 continue
-            nid, pname = m.groups()
-            spec = self.nodes.get(nid)
-            if spec is None:
-                problems.append(Problem(f"--set {text!r}: no node '{nid}' in the graph{_suggest(nid, self.nodes)}"))
+            try:
+                nid, pname, value = self.parse_set(target, raw, cwd)
+            except GraphError as exc:
+                problems += exc.problems
                 continue
-            nt = self.registry.get(spec.type)
-            if nt is None:
-                problems.append(Problem(f"unknown node type '{spec.type}'", nid))
-                continue
-            param = nt.param(pname)
-            if param is None:
-                names = [p.name for p in nt.params]
-                problems.append(Problem(f"no such param{_suggest(pname, names)} (params: {', '.join(names) or 'none'})",
-                                        nid, spec.type, f"--set param '{pname}'"))
-                continue
-            value, err = param.parse(raw)
-            if err:
-                problems.append(Problem(err, nid, spec.type, f"--set param '{pname}'"))
-                continue
-            if param.type == "path" and value:
-                p = Path(os.path.expanduser(value))
-                value = str(p if p.is_absolute() else (cwd / p))
-            spec.params[pname] = value
+            self.nodes[nid].params[pname] = value
         if problems:
             raise GraphError(problems)
+
+    def parse_set(self, target: str, raw: str, cwd: Path | None = None, label: str = "--set") -> tuple[str, str, Any]:
+        """(node, param, value) for one `NODE.PARAM` and its text, parsed and checked by the param's type.
+
+        Relative paths resolve against `cwd` (the working directory unless
+        given). Raises GraphError with one problem; `label` names where the
+        text came from in it. This is the one parser of param text: --set
+        values and batch shot lists both go through it.
+        """
+        m = _REF.match(target.strip())
+        if not m:
+            raise GraphError([Problem(f"{label} {target!r}: expected NODE.PARAM")])
+        nid, pname = m.groups()
+        spec = self.nodes.get(nid)
+        if spec is None:
+            raise GraphError([Problem(f"{label} {target.strip()!r}: no node '{nid}' in the graph{_suggest(nid, self.nodes)}")])
+        nt = self.registry.get(spec.type)
+        if nt is None:
+            raise GraphError([Problem(f"unknown node type '{spec.type}'", nid)])
+        param = nt.param(pname)
+        if param is None:
+            names = [p.name for p in nt.params]
+            raise GraphError([Problem(f"no such param{_suggest(pname, names)} (params: {', '.join(names) or 'none'})",
+                                      nid, spec.type, f"{label} param '{pname}'")])
+        value, err = param.parse(raw)
+        if err:
+            raise GraphError([Problem(err, nid, spec.type, f"{label} param '{pname}'")])
+        if param.type == "path" and value:
+            p = Path(os.path.expanduser(value))
+            value = str(p if p.is_absolute() else ((cwd or Path.cwd()) / p))
+        return nid, pname, value
 
     def params_of(self, node_id: str) -> dict:
         """The node's params with defaults filled in and paths resolved (for rendering)."""
