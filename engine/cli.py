@@ -31,11 +31,11 @@ def _registry():
     return reg
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, jobs_help: str = "independent nodes to run at once (default 1)") -> None:
     p.add_argument("--cache-dir", help="cache folder (default $INPAINTERZ_CACHE or ~/.cache/inpainterz)")
     p.add_argument("--cache-size", help="cache size budget, e.g. 20G (default $INPAINTERZ_CACHE_SIZE or 20G)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="independent nodes to run at once (default 1)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help=jobs_help)
     p.add_argument("--no-cache", action="store_true", help="run every node, ignoring cached results")
     p.add_argument("--ckpt-dir", help="folder holding model checkpoints (default $INPAINTERZ_CKPT or ./ckpt)")
 
@@ -54,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only what this node needs (repeatable)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     _add_run_options(p)
+
+    p = sub.add_parser("batch", help="run a graph over a list of shots, locally or on a Ray cluster")
+    p.add_argument("graph")
+    p.add_argument("shots", help="CSV (header: shot,NODE.PARAM,...) or JSON list of {\"shot\": ..., \"NODE.PARAM\": ...}")
+    p.add_argument("-s", "--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a param for every shot (repeatable); shot values win")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the shots on Ray: alone, start a local cluster for this run; "
+                        "'auto' or HOST:PORT joins a running one")
+    p.add_argument("--report", help="write a JSON report of every shot to this file")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    _add_run_options(p, jobs_help="shots to run at once (default 1; on Ray, Ray's resources decide)")
 
     p = sub.add_parser("validate", help="check a graph file and print every problem")
     p.add_argument("graph")
@@ -143,6 +155,13 @@ def cmd_run(args) -> int:
 
 
 
+def cmd_batch(args) -> int:
+    from ..app.batch import cmd_batch as batch
+
+    _registry()
+    return batch(args)
+
+
 def cmd_validate(args) -> int:
     from .graph import Graph
 
@@ -222,7 +241,7 @@ def cmd_demo(args) -> int:
     return demo_main(args.out)
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "nodes": cmd_nodes, "describe": cmd_describe,
+COMMANDS = {"run": cmd_run, "batch": cmd_batch, "validate": cmd_validate, "nodes": cmd_nodes, "describe": cmd_describe,
             "cache": cmd_cache, "weights": cmd_weights, "edit": cmd_edit, "demo": cmd_demo}
 
 

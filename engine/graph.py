@@ -302,11 +302,12 @@ class Graph:
         """
         m = _REF.match(target.strip())
         if not m:
-            raise GraphError([Problem(f"{label} {target!r}: expected NODE.PARAM")])
+            raise GraphError([Problem("expected NODE.PARAM", where=f"{label} {target!r}")])
         nid, pname = m.groups()
         spec = self.nodes.get(nid)
         if spec is None:
-            raise GraphError([Problem(f"{label} {target.strip()!r}: no node '{nid}' in the graph{_suggest(nid, self.nodes)}")])
+            raise GraphError([Problem(f"no node '{nid}' in the graph{_suggest(nid, self.nodes)}",
+                                      where=f"{label} {target.strip()!r}")])
         nt = self.registry.get(spec.type)
         if nt is None:
             raise GraphError([Problem(f"unknown node type '{spec.type}'", nid)])

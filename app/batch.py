@@ -1,0 +1,258 @@
+"""`inpainterz batch GRAPH SHOTS`: one graph over many shots.
+
+Each shot is the graph with the shot's values set, run by the engine like
+`inpainterz run` would. Shots share one cache, so a batch run again skips
+every shot whose results are current: an interrupted batch resumes where it
+stopped. A shot that fails (bad input, a node error) fails alone.
+
+Locally, `--jobs` shots run at a time in threads of this process: they share
+the process's model manager, so a model loads once for the whole batch. On
+Ray (`--ray`), app/ray_batch.py runs the same `run_shot` in Ray tasks.
+"""
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..engine.errors import BadInput, GraphError, InpainterzError
+from .shots import Shot, apply_shot
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class RunOptions:
+    """The run settings a batch hands every shot (what `inpainterz run` takes besides the graph)."""
+
+    cache_dir: str | None = None
+    cache_size: str | None = None
+    device: str = "auto"
+    no_cache: bool = False
+
+
+@dataclass
+class ShotResult:
+    name: str
+    status: str = "pending"  # done | cached (nothing to do) | failed | cancelled
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    nodes: dict = field(default_factory=dict)  # the shot's run report, per node
+    error: str | None = None
+    exit_code: int = 0
+    host: str | None = None
+    traceback: str | None = None  # printed only with --debug
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("done", "cached")
+
+    def to_json(self) -> dict:
+        d = {"status": self.status, "seconds": round(self.seconds, 4), "outputs": self.outputs,
+             "nodes": self.nodes, "host": self.host}
+        if self.error:
+            d["error"], d["exit_code"] = self.error, self.exit_code
+        return d
+
+
+def shot_graph(base, shot: Shot):
+    """A copy of the loaded graph `base` with the shot's values set."""
+    from ..engine.graph import Graph
+
+    g = Graph.from_json(base.to_json(), base_dir=base.base_dir, source=str(base.path) if base.path else None,
+                        registry=base.registry)
+    g.path = base.path
+    apply_shot(g, shot)
+    return g
+
+
+def output_paths(graph) -> list[str]:
+    """The files and folders the graph writes (every write-path param that is set)."""
+    out = []
+    for nid in graph.nodes:
+        nt = graph.registry.get(graph.nodes[nid].type)
+        params = graph.params_of(nid)
+        out += [str(params[p.name]) for p in nt.params if p.type == "path" and p.io == "write" and params.get(p.name)]
+    return out
+
+
+def run_shot(graph, shot_name: str, options: RunOptions, cache=None, on_event: Callable | None = None,
+             cancel: threading.Event | None = None, targets: list[str] | None = None) -> ShotResult:
+    """Run one shot's graph; every failure becomes the result's one-line reason, never an exception."""
+    from ..engine.cache import Cache
+    from ..engine.executor import run_graph
+
+    res = ShotResult(shot_name, host=socket.gethostname())
+    t0 = time.perf_counter()
+    try:
+        res.outputs = output_paths(graph)
+        cache = cache or Cache(options.cache_dir, options.cache_size)
+        run = run_graph(graph, targets=targets, cache=cache, device=options.device, jobs=1,
+                        no_cache=options.no_cache, on_event=on_event, cancel=cancel)
+    except GraphError as exc:
+        res.status, res.exit_code = "failed", EXIT_BAD_INPUT
+        res.error = "; ".join(str(p) for p in exc.problems)
+    except InpainterzError as exc:
+        res.status, res.exit_code = "failed", EXIT_BAD_INPUT if isinstance(exc, BadInput) else EXIT_FAILED
+        res.error = str(exc)
+    except Exception as exc:  # one broken shot must not end the batch
+        res.status, res.exit_code = "failed", EXIT_FAILED
+        res.error = f"{type(exc).__name__}: {exc}"
+        res.traceback = traceback.format_exc()
+    else:
+        res.nodes = run.report()["nodes"]
+        if run.cancelled:
+            res.status, res.exit_code = "cancelled", EXIT_INTERRUPTED
+        elif run.failed:
+            res.status, res.exit_code = "failed", run.exit_code()
+            res.error = "; ".join(r.error for r in run.failed)
+            res.traceback = "\n".join(r.traceback for r in run.failed if r.traceback) or None
+        else:
+            res.status = "cached" if all(r.status == "cached" for r in run.nodes.values()) else "done"
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def run_local(graph, shots: list[Shot], options: RunOptions, jobs: int = 1, progress=None,
+              cancel: threading.Event | None = None) -> list[ShotResult]:
+    """Run the shots `jobs` at a time in this process, sharing one cache and one model manager."""
+    from ..engine.cache import Cache
+
+    cache = Cache(options.cache_dir, options.cache_size)
+    cancel = cancel or threading.Event()
+    results: dict[str, ShotResult] = {}
+    todo = list(shots)
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="inpainterz-shot") as pool:
+        running = {}
+        while todo or running:
+            while todo and len(running) < max(1, jobs) and not cancel.is_set():
+                shot = todo.pop(0)
+                if progress:
+                    progress.shot_started(shot.name)
+                events = progress.node_events(shot.name) if progress else None
+                running[pool.submit(run_shot, shot_graph(graph, shot), shot.name, options, cache, events,
+                                    cancel)] = shot.name
+            if not running:
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done:
+                res = fut.result()
+                results[running.pop(fut)] = res
+                if progress:
+                    progress.shot_finished(res)
+    for shot in todo:  # never started: the batch was interrupted
+        results[shot.name] = ShotResult(shot.name, "cancelled", error="not started: the batch was interrupted",
+                                        exit_code=EXIT_INTERRUPTED)
+    return [results[s.name] for s in shots]
+
+
+def batch_report(results: list[ShotResult], seconds: float, backend: str, extra: dict | None = None) -> dict:
+    report = {"shots": {r.name: r.to_json() for r in results}, "seconds": round(seconds, 4), "backend": backend}
+    report.update(extra or {})
+    return report
+
+
+def exit_code(results: list[ShotResult]) -> int:
+    """0 only when every shot succeeded; 130 when interrupted; else the worst shot's code."""
+    if any(r.status == "cancelled" for r in results):
+        return EXIT_INTERRUPTED
+    codes = [r.exit_code or EXIT_FAILED for r in results if not r.ok]
+    return max(codes) if codes else EXIT_OK
+
+
+def summary_lines(results: list[ShotResult], seconds: float) -> list[str]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    lines = [f"{len(results)} shots: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
+             f" in {seconds:.2f}s"]
+    for r in results:
+        if r.status == "failed":
+            lines.append(f"failed shot '{r.name}': {r.error}")
+    if counts.get("cancelled"):
+        lines.append("interrupted: finished shots and nodes are cached; run the same batch again to continue")
+    return lines
+
+
+def cmd_batch(args) -> int:
+    """The `batch` command: check everything, run the shots, print the summary, write the report."""
+    import json
+    import signal
+
+    from ..engine.atomic import write_text_atomic
+    from ..engine.cache import Cache
+    from ..engine.devices import check_device_spec
+    from ..engine.graph import Graph
+    from .batch_progress import BatchProgress
+    from .shots import ShotsError, read_shots
+
+    def err(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    problem = check_device_spec(args.device)
+    if problem:
+        err(problem)
+        return EXIT_BAD_INPUT
+    if args.jobs < 1:
+        err(f"--jobs {args.jobs}: give at least 1 shot at a time")
+        return EXIT_BAD_INPUT
+    try:
+        Cache(args.cache_dir, args.cache_size)
+    except ValueError as exc:
+        err(f"--cache-size: {exc}")
+        return EXIT_BAD_INPUT
+    if args.ckpt_dir:
+        from ..engine.checkpoints import set_ckpt_dir
+
+        set_ckpt_dir(args.ckpt_dir)
+    graph = Graph.load(args.graph)
+    graph.apply_sets(args.set)
+    try:
+        shots = read_shots(args.shots, graph)
+    except ShotsError as exc:
+        for line in exc.lines():
+            err(line)
+        return EXIT_BAD_INPUT
+    options = RunOptions(args.cache_dir, args.cache_size, args.device, args.no_cache)
+    progress = BatchProgress(len(shots))
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err("\ninterrupted: stopping every shot at its next chunk (Ctrl-C again to abort now)")
+
+    t0 = time.perf_counter()
+    extra = {}
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if args.ray is not None:
+            from . import ray_batch
+
+            results, extra = ray_batch.run_on_ray(graph, shots, options, address=args.ray, progress=progress,
+                                                  cancel=cancel)
+            backend = "ray"
+        else:
+            results, backend = run_local(graph, shots, options, jobs=args.jobs, progress=progress,
+                                         cancel=cancel), "local"
+    finally:
+        signal.signal(signal.SIGINT, old)
+        progress.close()
+    seconds = time.perf_counter() - t0
+    if args.report:
+        report = batch_report(results, seconds, backend, extra)
+        write_text_atomic(args.report, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if args.debug:
+        for r in results:
+            if r.traceback:
+                err(f"--- shot '{r.name}'\n{r.traceback}")
+    for line in summary_lines(results, seconds):
+        err(line)
+    return exit_code(results)
