@@ -1,0 +1,260 @@
+"""`inpainterz batch --ray`: the shots of a batch as tasks on a Ray cluster.
+
+- Each shot is one Ray task running `batch.run_shot`, as a local batch does.
+  A worker that dies mid-shot has its task retried by Ray elsewhere; nodes
+  are deterministic and the cache only trusts committed entries, so the
+  retried shot gives the same bytes.
+- Nodes that want the GPU (the model nodes) run in long-lived Ray actors,
+  one pool per node type. An actor keeps its process's model manager, so a
+  model's weights load once per actor, under that manager's budget, however
+  many shots pass through it. When the cluster has GPUs the actors request
+  them; the shot tasks themselves take one CPU.
+- Every process reads and writes the one cache folder, so it must be on
+  storage that every worker sees at the same path. This is checked before
+  any shot runs: each node writes a probe file and the driver reads it back.
+
+Ray is imported only here, and only when a batch asks for it.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import networkx as nx
+
+from ..engine.errors import BadInput
+from .batch import EXIT_FAILED, EXIT_INTERRUPTED, RunOptions, ShotResult, run_shot, shot_graph
+
+RAY_REQUIREMENT = "ray>=2.40"  # what the [distributed] extra holds
+SHOT_RETRIES = 3  # a shot whose worker died is run again this many times
+ACTOR_RESTARTS = 3
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise BadInput(f"--ray needs Ray, which this Python does not have; install it (the [distributed] extra) with: "
+                       f"{sys.executable} -m pip install \"{RAY_REQUIREMENT}\"") from None
+    return ray
+
+
+def connect(ray, address: str) -> None:
+    """Join the cluster at `address` ('auto', HOST:PORT), or start a local one for this run when empty.
+
+    `ray.shutdown()` later leaves a joined cluster running and stops one started here.
+    """
+    common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    if not address:
+        ray.init(address="local", **common)  # "local": a new cluster even when `ray start` left one running here
+        return
+    try:
+        ray.init(address=address, **common)
+    except ConnectionError as exc:
+        raise BadInput(f"--ray {address}: cannot reach a Ray cluster there ({str(exc).splitlines()[0]}); "
+                       f"start one with `ray start --head`, or give its address as HOST:PORT") from None
+
+
+# ---------------------------------------------------------------- shared cache check
+
+def _probe(probes: str, token: str) -> tuple[str, str | None, str | None]:
+    """On one node: read the driver's probe, write our own. (host, our probe's path, or why not)."""
+    host = socket.gethostname()
+    folder = Path(probes)
+    try:
+        seen = (folder / f"driver-{token}").read_text()
+    except OSError as exc:
+        return host, None, f"cannot see it ({exc.strerror or exc})"
+    if seen != token:
+        return host, None, "it holds other files there than the driver's (another disk mounted at the same path?)"
+    mine = folder / f"worker-{token}-{uuid.uuid4().hex[:8]}"
+    try:
+        mine.write_text(f"{token} {host}")
+    except OSError as exc:
+        return host, None, f"cannot write in it ({exc.strerror or exc})"
+    return host, str(mine), None
+
+
+def check_cache_shared(ray, cache_root: Path, timeout: float = 120.0) -> int:
+    """Refuse, naming host and path, unless every alive node can read and write the cache folder.
+
+    Returns the number of nodes checked.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probes = cache_root / "probes"
+    probes.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex
+    driver_file = probes / f"driver-{token}"
+    driver_file.write_text(token)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
+    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+            .remote(str(probes), token) for n in nodes]
+    problems, written = [], []
+    try:
+        answers = ray.get(refs, timeout=timeout)
+        for node, (host, path, why) in zip(nodes, answers):
+            where = f"host {host} ({node.get('NodeManagerAddress', '?')})"
+            if why is None:
+                written.append(path)
+                try:
+                    ok = Path(path).read_text() == f"{token} {host}"
+                except OSError:
+                    ok = False
+                if not ok:
+                    why = "what it wrote there does not reach this machine (a local folder, not shared storage?)"
+            if why is not None:
+                problems.append(f"the Ray worker on {where} cannot use the cache folder {cache_root}: {why}")
+    finally:
+        for path in [driver_file, *map(Path, written)]:
+            path.unlink(missing_ok=True)
+    if problems:
+        raise BadInput("; ".join(problems) + "; --cache-dir must be on storage that every worker mounts at the "
+                       "same path (NFS, a cluster file system)")
+    return len(nodes)
+
+
+# ---------------------------------------------------------------- shots and model actors
+
+def _shot_graph(doc: dict, base_dir: str, source: str | None):
+    from ..engine.graph import Graph
+
+    g = Graph.from_json(doc, base_dir=base_dir, source=source)
+    g.path = Path(source) if source else None
+    return g
+
+
+class ModelWorker:
+    """A long-lived process that renders one model node type for any shot.
+
+    The ancestors of the node are already in the shared cache (the shot's
+    task rendered them), so the run here renders just the model node, with
+    this process's model manager: weights load once per actor.
+    """
+
+    def __init__(self, type_id: str):
+        self.type_id = type_id
+        self.renders = 0
+
+    def render(self, doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
+               node: str) -> ShotResult:
+        self.renders += 1
+        return run_shot(_shot_graph(doc, base_dir, source), shot, options, targets=[node])
+
+    def stats(self) -> dict:
+        from ..engine.models import get_manager
+
+        log = get_manager().log
+        return {"type": self.type_id, "host": socket.gethostname(), "pid": os.getpid(), "renders": self.renders,
+                "loads": [line for line in log if line.startswith("load ")]}
+
+
+def _model_nodes(graph) -> list[str]:
+    dag = graph.dag()
+    return [n for n in nx.topological_sort(dag) if graph.registry.get(graph.nodes[n].type).gpu]
+
+
+def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
+               pools: dict, pick: int) -> ShotResult:
+    """One shot on a Ray worker: plain nodes here, each model node in its type's actor pool."""
+    import ray
+
+    graph = _shot_graph(doc, base_dir, source)
+    models = _model_nodes(graph) if pools else []
+    t0 = time.perf_counter()
+    phases: list[ShotResult] = []
+    for node in models:
+        feeds = sorted({src for src, _, dst, _ in graph.edges() if dst == node})
+        if feeds:
+            phases.append(run_shot(graph, shot, options, targets=feeds))
+            if not phases[-1].ok:
+                break
+        actors = pools[graph.nodes[node].type]
+        phases.append(ray.get(actors[pick % len(actors)].render.remote(doc, base_dir, source, shot, options, node)))
+        if not phases[-1].ok:
+            break
+    else:
+        phases.append(run_shot(graph, shot, options))
+    result = phases[-1]
+    merged: dict = {}
+    for phase in phases:  # a node counts as run where it ran, even if later phases found it cached
+        for n, rep in phase.nodes.items():
+            if n not in merged or rep.get("status") == "ran":
+                merged[n] = rep
+    result.nodes, result.seconds = merged, time.perf_counter() - t0
+    if result.status == "cached" and any(r.get("status") == "ran" for r in merged.values()):
+        result.status = "done"
+    return result
+
+
+def _actor_pools(ray, graph, n_shots: int, device: str) -> tuple[dict, dict]:
+    """{node type: [actors]} for the graph's model node types, and a note on GPU use."""
+    types = sorted({graph.nodes[n].type for n in _model_nodes(graph)})
+    if not types:
+        return {}, {}
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    use_gpu = device != "cpu" and any(n["Resources"].get("GPU", 0) > 0 for n in alive)
+    hosts = [n for n in alive if n["Resources"].get("GPU" if use_gpu else "CPU", 0) > 0] or alive
+    size = max(1, min(n_shots, len(hosts)))
+    # Every model type gets a share of each GPU, so all the pools fit on one GPU node;
+    # the model manager in each actor keeps its models under the device's budget.
+    gpu_share = 1.0 / len(types) if use_gpu else 0
+    cls = ray.remote(ModelWorker)
+    pools = {t: [cls.options(num_cpus=0, num_gpus=gpu_share, max_restarts=ACTOR_RESTARTS,
+                             max_task_retries=ACTOR_RESTARTS, scheduling_strategy="SPREAD").remote(t)
+                 for _ in range(size)] for t in types}
+    return pools, {"model_actors_per_type": size, "model_actors_use_gpu": use_gpu}
+
+
+def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=None,
+               cancel: threading.Event | None = None) -> tuple[list[ShotResult], dict]:
+    """Run the shots as Ray tasks; returns their results and what the report says about the cluster."""
+    from ..engine.cache import Cache
+
+    ray = import_ray()
+    cache = Cache(options.cache_dir, options.cache_size)
+    # Workers on other machines resolve the cache folder themselves: hand them the absolute path.
+    options = RunOptions(str(cache.root.resolve()), options.cache_size, options.device, options.no_cache)
+    connect(ray, address)
+    cancel = cancel or threading.Event()
+    try:
+        n_nodes = check_cache_shared(ray, Path(options.cache_dir))
+        pools, info = _actor_pools(ray, graph, len(shots), options.device)
+        task = ray.remote(num_cpus=1, max_retries=SHOT_RETRIES, retry_exceptions=False)(_shot_task)
+        refs = {}
+        for i, shot in enumerate(shots):
+            g = shot_graph(graph, shot)
+            refs[task.remote(g.to_json(), str(g.base_dir), str(g.path) if g.path else None, shot.name, options,
+                             pools, i)] = shot.name
+        results: dict[str, ShotResult] = {}
+        pending = list(refs)
+        while pending:
+            if cancel.is_set():
+                for ref in pending:
+                    ray.cancel(ref)
+                for ref in pending:
+                    results[refs[ref]] = ShotResult(refs[ref], "cancelled", error="the batch was interrupted",
+                                                    exit_code=EXIT_INTERRUPTED)
+                break
+            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for ref in done:
+                try:
+                    res = ray.get(ref)
+                except Exception as exc:  # the task itself could not finish, even after its retries
+                    res = ShotResult(refs[ref], "failed", error=f"the Ray task failed after {SHOT_RETRIES} retries: "
+                                     f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                                     exit_code=EXIT_FAILED)
+                results[refs[ref]] = res
+                if progress:
+                    progress.shot_finished(res)
+        actors = [ray.get(a.stats.remote()) for pool in pools.values() for a in pool] if pools else []
+        extra = {"ray": {"address": address or "local", "nodes": n_nodes, "model_actors": actors, **info}}
+        return [results[s.name] for s in shots], extra
+    finally:
+        ray.shutdown()

@@ -1,0 +1,194 @@
+"""`inpainterz batch` on this machine: shot lists, substitution, failures, resume, progress."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import HERE, cli_command, read_log
+
+from inpainterz.app.batch import ShotResult
+from inpainterz.app.batch_progress import BatchProgress
+from inpainterz.app.shots import ShotsError, read_shots
+from inpainterz.engine.cli import main
+from inpainterz.engine.graph import Graph
+
+GRAPH = {"format": "inpainterz-graph", "version": 1, "nodes": {
+    "num": {"type": "TReadNumber", "params": {"path": "in/a.txt"}},
+    "slow": {"type": "TSlow", "inputs": {"frames": "num.frames"}, "params": {"seconds": 0.0, "k": 3}},
+    "write": {"type": "WriteImages", "inputs": {"frames": "slow.frames"}, "params": {"path": "out/x/f.%04d.png"}}}}
+
+
+@pytest.fixture
+def shot_folder(tmp_path, counting_registry, test_log, monkeypatch):
+    (tmp_path / "in").mkdir()
+    for name, number in (("a", 10), ("b", 20), ("c", 30)):
+        (tmp_path / "in" / f"{name}.txt").write_text(f"{number}\n")
+    (tmp_path / "g.json").write_text(json.dumps(GRAPH))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _batch(*args) -> int:
+    return main(["batch", "g.json", *map(str, args), "--cache-dir", "cache"])
+
+
+def test_csv_and_json_shot_lists_give_the_same_shots(shot_folder):
+    (shot_folder / "s.csv").write_text("shot,num.path,slow.k,write.path\n"
+                                       "a,in/{shot}.txt,5,out/{shot}/f.%04d.png\n"
+                                       "\n"
+                                       "b,in/{shot}.txt,,out/{shot}-{shot}/f.%04d.png\n")
+    (shot_folder / "s.json").write_text(json.dumps([
+        {"shot": "a", "num.path": "in/{shot}.txt", "slow.k": 5, "write.path": "out/{shot}/f.%04d.png"},
+        {"shot": "b", "num.path": "in/{shot}.txt", "slow.k": None, "write.path": "out/{shot}-{shot}/f.%04d.png"}]))
+    graph = Graph.load(shot_folder / "g.json")
+    from_csv, from_json = read_shots(shot_folder / "s.csv", graph), read_shots(shot_folder / "s.json", graph)
+    assert [(s.name, s.sets) for s in from_csv] == [(s.name, s.sets) for s in from_json]
+    a, b = from_csv
+    assert (a.row, b.row) == (2, 4)
+    assert dict(a.sets) == {"num.path": str(shot_folder / "in/a.txt"), "slow.k": 5,
+                            "write.path": str(shot_folder / "out/a/f.%04d.png")}
+    assert dict(b.sets)["write.path"] == str(shot_folder / "out/b-b/f.%04d.png") and "slow.k" not in dict(b.sets)
+
+
+def test_a_batch_substitutes_the_shot_name_and_equals_plain_runs(shot_folder, capsys):
+    (shot_folder / "s.json").write_text(json.dumps([
+        {"shot": s, "num.path": "in/{shot}.txt", "write.path": "out/{shot}/f.%04d.png"} for s in "abc"]))
+    assert _batch("s.json", "--jobs", "2", "--report", "r.json") == 0
+    assert capsys.readouterr().err.splitlines()[-1].startswith("3 shots: 3 done in ")
+    report = json.loads((shot_folder / "r.json").read_text())
+    assert report["backend"] == "local" and set(report["shots"]) == {"a", "b", "c"}
+    for shot in "abc":
+        entry = report["shots"][shot]
+        assert entry["status"] == "done" and entry["seconds"] > 0
+        assert entry["outputs"] == [str(shot_folder / "out" / shot / "f.%04d.png")]
+        assert {n: r["status"] for n, r in entry["nodes"].items()} == {"num": "ran", "slow": "ran", "write": "ran"}
+        assert main(["run", "g.json", "--cache-dir", "plain-cache", "-s", f"num.path=in/{shot}.txt",
+                     "-s", f"write.path=plain/{shot}/f.%04d.png"]) == 0
+        for frame in ("f.0000.png", "f.0001.png"):
+            assert (shot_folder / "out" / shot / frame).read_bytes() == (shot_folder / "plain" / shot / frame).read_bytes()
+
+
+def test_errors_in_the_shot_list_are_one_line_each_with_row_and_column(shot_folder, capsys, test_log):
+    (shot_folder / "s.csv").write_text("shot,num.path,slow.kk,nope.x,slow.k\n"
+                                       "a,in/a.txt,1,2,3\n"
+                                       "b,in/b.txt,1,2,many\n"
+                                       "a,in/c.txt,1,2,3\n"
+                                       "bad/name,in/c.txt,1,2,3\n")
+    assert _batch("s.csv") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "s.csv: row 1, column 'slow.kk': no such param (did you mean 'k'?) (params: seconds, k)",
+        "s.csv: row 1, column 'nope.x': no node 'nope' in the graph",
+        "s.csv: row 3, column 'slow.k': expected an integer, got 'many'",
+        "s.csv: row 4, column 'shot': shot 'a' is already named in row 2",
+        "s.csv: row 5, column 'shot': shot name 'bad/name' may hold only letters, digits, '_', '-' and '.', "
+        "and may not start with '.' or '-' (it is used in file names)",
+    ]
+    assert read_log(test_log) == []  # nothing ran
+
+
+@pytest.mark.parametrize("name, text, line", [
+    ("empty.csv", "", "empty.csv: the shot list is empty; it needs a header (shot,NODE.PARAM,...) and a row per shot"),
+    ("noshot.csv", "name,slow.k\na,1\n", "noshot.csv: row 1: the header has no 'shot' column; the first column is "
+                                         "the shot name (header: shot,NODE.PARAM,...)"),
+    ("j.json", '[{"shot": "a", "slow.k": "x"}, {"slow.k": 1}, {"shot": "a"}]',
+     'j.json: row 2: the object has no "shot" key'),
+    ("obj.json", '{"shot": "a"}', 'obj.json: a JSON shot list is a list of objects: '
+                                  '[{"shot": "sh010", "NODE.PARAM": VALUE}, ...]'),
+    ("missing.csv", None, "missing.csv: no such shot list; check the path"),
+])
+def test_broken_shot_lists_exit_2_before_anything_runs(shot_folder, capsys, test_log, name, text, line):
+    if text is not None:
+        (shot_folder / name).write_text(text)
+    assert _batch(name) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == line
+    if name == "j.json":
+        assert err[1:] == ["j.json: row 1, column 'slow.k': expected an integer, got 'x'",
+                           "j.json: row 3, column 'shot': shot 'a' is already named in row 1"]
+    assert read_log(test_log) == []
+
+
+def test_a_shot_with_bad_input_fails_alone_and_is_named(shot_folder, capsys):
+    (shot_folder / "in" / "b.txt").write_text("not a number\n")
+    (shot_folder / "s.csv").write_text("shot,num.path,write.path\n" +
+                                       "".join(f"{s},in/{{shot}}.txt,out/{{shot}}/f.%04d.png\n" for s in "abcd"))
+    assert _batch("s.csv", "--report", "r.json", "--jobs", "2") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    failed = [line for line in err.splitlines() if line.startswith("failed shot")]
+    assert failed == [f"failed shot 'b': node 'num' (TReadNumber) failed: file {shot_folder / 'in/b.txt'} "
+                      f"does not hold a number",
+                      f"failed shot 'd': node 'num' (TReadNumber): param 'path': file {shot_folder / 'in/d.txt'} "
+                      f"does not exist"]
+    shots = json.loads((shot_folder / "r.json").read_text())["shots"]
+    assert {s: r["status"] for s, r in shots.items()} == {"a": "done", "b": "failed", "c": "done", "d": "failed"}
+    assert (shot_folder / "out/c/f.0001.png").exists() and not (shot_folder / "out/b").exists()
+
+
+def test_an_interrupted_batch_resumes_through_the_cache(shot_folder, test_log):
+    (shot_folder / "s.csv").write_text("shot,num.path,write.path,slow.seconds\n" +
+                                       "".join(f"{s},in/{{shot}}.txt,out/{{shot}}/f.%04d.png,1.0\n" for s in "abc"))
+    env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"), INPAINTERZ_TEST_LOG=str(test_log))
+    args = cli_command("batch", "g.json", "s.csv", "--cache-dir", "cache", "--report", "r.json")
+    proc = subprocess.Popen(args, cwd=shot_folder, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (shot_folder / "out/a/f.0001.png").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into shot b's slow node
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run the same batch again to continue" in err and "Traceback" not in err
+    first = json.loads((shot_folder / "r.json").read_text())["shots"]
+    assert first["a"]["status"] == "done" and first["c"]["status"] == "cancelled"
+    rendered_before = len(read_log(test_log))
+
+    again = subprocess.run(args, cwd=shot_folder, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    second = json.loads((shot_folder / "r.json").read_text())["shots"]
+    assert second["a"]["status"] == "cached"
+    assert {n: r["status"] for n, r in second["b"]["nodes"].items()} == {"num": "cached", "slow": "ran", "write": "ran"}
+    assert second["c"]["status"] == "done"
+    # Shot a rendered nothing again; b only the node the interruption stopped; c its test nodes.
+    assert [r["node"] for r in read_log(test_log)[rendered_before:]] == ["slow", "num", "slow"]
+
+
+def test_ray_without_ray_installed_says_how_to_install_it(shot_folder, capsys, monkeypatch):
+    (shot_folder / "s.csv").write_text("shot,num.path\na,in/a.txt\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    assert _batch("s.csv", "--ray") == 2
+    err = capsys.readouterr().err
+    assert f'{sys.executable} -m pip install "ray>=2.40"' in err and "Traceback" not in err
+    assert not (shot_folder / "out").exists()
+
+
+def test_progress_shows_a_bar_across_shots_and_a_line_per_running_shot():
+    from inpainterz.engine.executor import Event
+
+    stream = io.StringIO()
+    progress = BatchProgress(3, stream, live=True)
+    progress.shot_started("sh010")
+    progress.shot_started("sh020")
+    progress.node_events("sh010")(Event("running", "fill", "InpaintFlow", 0.5))
+    progress._draw()
+    progress.shot_finished(ShotResult("sh020", "failed", 1.0, error="node 'read' (ReadVideo) failed: no file"))
+    progress.close()
+    text = stream.getvalue()
+    assert "fill (InpaintFlow)  50%" in text
+    assert "shots [" in text and "1/3, 1 failed" in text
+    assert "[sh020] failed in 1.00s: node 'read' (ReadVideo) failed: no file (1/3 shots)" in text
+
+    plain = io.StringIO()
+    progress = BatchProgress(1, plain, live=False)
+    progress.shot_started("a")
+    progress.node_events("a")(Event("done", "num", "TReadNumber", 1.0, seconds=0.5))
+    progress.shot_finished(ShotResult("a", "done", 0.7, host="hostA"))
+    assert plain.getvalue().splitlines() == ["[a] started", "[a] num done in 0.50s",
+                                             "[a] done in 0.70s on hostA (1/1 shots)"]
+    assert "\x1b[" not in plain.getvalue()

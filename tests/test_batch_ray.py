@@ -1,0 +1,194 @@
+"""`inpainterz batch --ray` on a real local Ray cluster.
+
+Ray registers nodes under the machine's network address, so the cluster runs
+in a loopback-only network namespace: the module fixture starts
+tests/ray_driver.py under `unshare -n`, which starts a head node and two
+worker nodes (one CPU each, the workers with a fake GPU) once for the whole
+module, runs the batches, and stops the cluster. The tests then compare what
+the batches wrote with plain `inpainterz run`s of the same shots.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import HERE, cli_command
+
+ray = pytest.importorskip("ray", reason="the [distributed] extra (ray) is not installed")
+
+SHOTS_A = {"sh1": (11, 0.2), "sh2": (22, 4.0), "sh3": (33, 0.2)}  # shot -> (number in its file, TSlow seconds)
+
+
+def _unshare_ok() -> str | None:
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs unshare and ip (util-linux, iproute2) for a loopback-only network namespace"
+    probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot make a network namespace here (root is needed): {probe.stderr.strip()}"
+    return None
+
+
+def _write_task_shots(root: Path) -> None:
+    """Graph A: a number from the shot's file, a slow node, PNGs out. Shot 'bad' names a missing file."""
+    graph = {"format": "inpainterz-graph", "version": 1, "nodes": {
+        "num": {"type": "TReadNumber", "params": {"path": "in/sh1.txt"}},
+        "slow": {"type": "TSlow", "inputs": {"frames": "num.frames"}, "params": {"seconds": 0.2, "k": 3}},
+        "write": {"type": "WriteImages", "inputs": {"frames": "slow.frames"}, "params": {"path": "out/x/f.%04d.png"}}}}
+    (root / "in").mkdir()
+    (root / "a.json").write_text(json.dumps(graph))
+    rows = ["shot,num.path,slow.seconds,write.path"]
+    for shot, (number, seconds) in SHOTS_A.items():
+        (root / "in" / f"{shot}.txt").write_text(f"{number}\n")
+        rows.append(f"{shot},in/{{shot}}.txt,{seconds},out/{{shot}}/f.%04d.png")
+    rows.insert(2, "bad,in/{shot}.txt,0.2,out/{shot}/f.%04d.png")  # in/bad.txt does not exist
+    (root / "a.csv").write_text("\n".join(rows) + "\n")
+
+
+def _write_model_shots(root: Path) -> None:
+    """Graph B: InpaintE2FGVI with test weights on three small clips."""
+    import cv2
+    import torch
+
+    from inpainterz.nodes.e2fgvi import checkpoint
+
+    torch.manual_seed(0)
+    torch.save(checkpoint.build("e2fgvi_hq").state_dict(), root / "hq.pth")
+    rng = np.random.default_rng(0)
+    for shot in ("m1", "m2", "m3"):
+        (root / shot / "frames").mkdir(parents=True)
+        (root / shot / "masks").mkdir()
+        base = rng.integers(0, 255, (48, 64, 3), np.uint8)
+        for t in range(4):
+            cv2.imwrite(str(root / shot / "frames" / f"{t:04d}.png"), np.roll(base, 2 * t, axis=1))
+            mask = np.zeros((48, 64), np.uint8)
+            mask[16:30, 20 + 2 * t:34 + 2 * t] = 1
+            cv2.imwrite(str(root / shot / "masks" / f"{t:04d}.png"), mask)
+    graph = {"format": "inpainterz-graph", "version": 1, "nodes": {
+        "read": {"type": "ReadImages", "params": {"path": "m1/frames"}},
+        "masks": {"type": "ReadMasks", "params": {"path": "m1/masks"}},
+        "fill": {"type": "InpaintE2FGVI", "inputs": {"frames": "read.frames", "masks": "masks.masks"},
+                 "params": {"model": "e2fgvi_hq", "checkpoint": "hq.pth"}},
+        "write": {"type": "WriteImages", "inputs": {"frames": "fill.frames"}, "params": {"path": "mout/m1/f.%04d.png"}}}}
+    (root / "b.json").write_text(json.dumps(graph))
+    (root / "b.json.shots").write_text(json.dumps([
+        {"shot": s, "read.path": "{shot}/frames", "masks.path": "{shot}/masks", "write.path": "mout/{shot}/f.%04d.png"}
+        for s in ("m1", "m2", "m3")]))
+
+
+@pytest.fixture(scope="module")
+def cluster_runs(tmp_path_factory):
+    reason = _unshare_ok()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("ray_batch")
+    _write_task_shots(root)
+    _write_model_shots(root)
+    (root / "c.csv").write_text("shot,num.path,write.path\nsh1,in/sh1.txt,own/sh1/f.%04d.png\n"
+                                "sh3,in/sh3.txt,own/sh3/f.%04d.png\n")
+    env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "INPAINTERZ_PLUGIN_PATH": str(HERE / "plugins"),
+           "INPAINTERZ_TEST_PIDS": str(root / "pids.txt"), "INPAINTERZ_MODEL_BUDGET": "2G"}
+    address = "127.0.0.1:6399"
+    plan = {"results": str(root / "results.json"), "env": env,
+            # A cluster the command starts for itself, before the module's cluster exists.
+            "before_cluster": [{"name": "own", "cwd": str(root), "argv": cli_command(
+                "batch", "a.json", "c.csv", "--ray", "--cache-dir", root / "cache_own", "--report", "own.json")}],
+            "runs": [
+                {"name": "tasks", "cwd": str(root), "kill_pidfile": str(root / "pids.txt"), "kill_after_seconds": 3,
+                 "argv": cli_command("batch", "a.json", "a.csv", "--ray", address, "--cache-dir", root / "cache_a",
+                                     "--report", "a_report.json")},
+                {"name": "models", "cwd": str(root), "argv": cli_command(
+                    "batch", "b.json", "b.json.shots", "--ray", address, "--cache-dir", root / "cache_b",
+                    "--report", "b_report.json")},
+            ]}
+    (root / "plan.json").write_text(json.dumps(plan))
+    driver = f"{sys.executable} {HERE / 'ray_driver.py'} {root / 'plan.json'}"
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up; {driver}"], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {r["name"]: r for r in json.loads((root / "results.json").read_text())}
+    assert "cluster" not in results, results.get("cluster")
+    return root, results
+
+
+def _plain_run(root: Path, graph: str, out: str, *sets: str) -> Path:
+    """A plain `inpainterz run` of one shot, writing under plain/ with its own cache."""
+    env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"))
+    env.pop("INPAINTERZ_TEST_PIDS", None)
+    args = ["run", graph, "--cache-dir", root / "cache_plain", "-s", f"write.path=plain/{out}/f.%04d.png"]
+    for s in sets:
+        args += ["-s", s]
+    proc = subprocess.run(cli_command(*args), cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return root / "plain" / out
+
+
+def _same_files(a: Path, b: Path) -> None:
+    names = sorted(p.name for p in a.iterdir())
+    assert names and names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_shots_on_ray_equal_plain_runs_byte_for_byte(cluster_runs):
+    root, results = cluster_runs
+    report = json.loads((root / "a_report.json").read_text())
+    assert report["backend"] == "ray" and report["ray"]["nodes"] == 3
+    for shot, (_, seconds) in SHOTS_A.items():
+        assert report["shots"][shot]["status"] == "done", report["shots"][shot]
+        plain = _plain_run(root, "a.json", shot, f"num.path=in/{shot}.txt", f"slow.seconds={seconds}")
+        _same_files(root / "out" / shot, plain)
+        assert report["shots"][shot]["outputs"] == [str(root / "out" / shot / "f.%04d.png")]
+
+
+def test_a_bad_shot_fails_alone_and_is_named_without_a_traceback(cluster_runs):
+    root, results = cluster_runs
+    run = results["tasks"]
+    assert run["rc"] == 2, run["stderr"]
+    assert "Traceback" not in run["stderr"]
+    failed = [line for line in run["stderr"].splitlines() if line.startswith("failed shot")]
+    assert len(failed) == 1 and "'bad'" in failed[0] and "bad.txt does not exist" in failed[0]
+    report = json.loads((root / "a_report.json").read_text())
+    assert report["shots"]["bad"]["status"] == "failed"
+    assert [s for s, r in report["shots"].items() if r["status"] == "done"] == ["sh1", "sh2", "sh3"]
+
+
+def test_a_worker_killed_mid_shot_is_retried_and_gives_the_same_bytes(cluster_runs):
+    root, results = cluster_runs
+    killed = results["tasks"]["killed"]
+    assert killed is not None, "the slow shot never started"
+    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
+    slow = [int(pid) for pid, seconds in starts if float(seconds) >= 3]
+    assert slow[0] == killed and len(slow) == 2 and slow[1] != killed  # the shot ran again in another process
+    plain = _plain_run(root, "a.json", "sh2-again", "num.path=in/sh2.txt", "slow.seconds=4.0")
+    _same_files(root / "out" / "sh2", plain)
+
+
+def test_model_nodes_run_in_actors_that_load_their_weights_once(cluster_runs):
+    root, results = cluster_runs
+    assert results["models"]["rc"] == 0, results["models"]["stderr"]
+    report = json.loads((root / "b_report.json").read_text())
+    actors = report["ray"]["model_actors"]
+    assert report["ray"]["model_actors_use_gpu"] is True  # the fake GPUs of the two workers
+    assert len(actors) == 2 and {a["type"] for a in actors} == {"InpaintE2FGVI"}
+    assert sum(a["renders"] for a in actors) == 3 and max(a["renders"] for a in actors) >= 2
+    for a in actors:
+        assert len(a["loads"]) == (1 if a["renders"] else 0), a
+    for shot in ("m1", "m2", "m3"):
+        assert report["shots"][shot]["nodes"]["fill"]["status"] == "ran"
+        plain = _plain_run(root, "b.json", shot, f"read.path={shot}/frames", f"masks.path={shot}/masks")
+        _same_files(root / "mout" / shot, plain)
+
+
+def test_a_cluster_started_for_the_run(cluster_runs):
+    root, results = cluster_runs
+    run = results["own"]
+    assert run["rc"] == 0, run["stderr"]
+    report = json.loads((root / "own.json").read_text())
+    assert report["ray"]["address"] == "local"
+    for shot in ("sh1", "sh3"):
+        _same_files(root / "own" / shot, root / "out" / shot)
