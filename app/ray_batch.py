@@ -160,19 +160,38 @@ def _model_nodes(graph) -> list[str]:
     return [n for n in nx.topological_sort(dag) if graph.registry.get(graph.nodes[n].type).gpu]
 
 
+def _reporter(events, shot: str):
+    """An engine event callback that sends a shot's events to the driver's progress display."""
+    last = [0.0]
+
+    def on_event(ev) -> None:
+        now = time.monotonic()
+        if ev.kind == "queued" or ev.kind == "running" and now - last[0] < 0.5:
+            return
+        last[0] = now
+        try:
+            events.put_nowait((shot, ev))
+        except Exception:  # progress must never fail a shot
+            pass
+    return on_event
+
+
 def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
-               pools: dict, pick: int) -> ShotResult:
+               pools: dict, pick: int, events=None) -> ShotResult:
     """One shot on a Ray worker: plain nodes here, each model node in its type's actor pool."""
     import ray
 
     graph = _shot_graph(doc, base_dir, source)
     models = _model_nodes(graph) if pools else []
+    on_event = _reporter(events, shot) if events is not None else None
+    if events is not None:
+        events.put_nowait((shot, socket.gethostname()))
     t0 = time.perf_counter()
     phases: list[ShotResult] = []
     for node in models:
         feeds = sorted({src for src, _, dst, _ in graph.edges() if dst == node})
         if feeds:
-            phases.append(run_shot(graph, shot, options, targets=feeds))
+            phases.append(run_shot(graph, shot, options, targets=feeds, on_event=on_event))
             if not phases[-1].ok:
                 break
         actors = pools[graph.nodes[node].type]
@@ -180,7 +199,7 @@ def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options:
         if not phases[-1].ok:
             break
     else:
-        phases.append(run_shot(graph, shot, options))
+        phases.append(run_shot(graph, shot, options, on_event=on_event))
     result = phases[-1]
     merged: dict = {}
     for phase in phases:  # a node counts as run where it ran, even if later phases found it cached
@@ -212,6 +231,24 @@ def _actor_pools(ray, graph, n_shots: int, device: str) -> tuple[dict, dict]:
     return pools, {"model_actors_per_type": size, "model_actors_use_gpu": use_gpu}
 
 
+def _event_queue(ray):
+    from ray.util.queue import Queue
+
+    return Queue(actor_options={"num_cpus": 0})
+
+
+def _show_events(events, progress, shows: dict) -> None:
+    """Hand what the shots' tasks sent to the progress display: (shot, host) on start, else (shot, event)."""
+    n = events.qsize()
+    for shot, item in events.get_nowait_batch(n) if n else ():
+        if isinstance(item, str):
+            progress.shot_started(shot, item)
+        else:
+            if shot not in shows:
+                shows[shot] = progress.node_events(shot)
+            shows[shot](item)
+
+
 def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=None,
                cancel: threading.Event | None = None) -> tuple[list[ShotResult], dict]:
     """Run the shots as Ray tasks; returns their results and what the report says about the cluster."""
@@ -227,14 +264,18 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
         n_nodes = check_cache_shared(ray, Path(options.cache_dir))
         pools, info = _actor_pools(ray, graph, len(shots), options.device)
         task = ray.remote(num_cpus=1, max_retries=SHOT_RETRIES, retry_exceptions=False)(_shot_task)
+        events = _event_queue(ray) if progress else None
         refs = {}
         for i, shot in enumerate(shots):
             g = shot_graph(graph, shot)
             refs[task.remote(g.to_json(), str(g.base_dir), str(g.path) if g.path else None, shot.name, options,
-                             pools, i)] = shot.name
+                             pools, i, events)] = shot.name
         results: dict[str, ShotResult] = {}
         pending = list(refs)
+        shows: dict = {}
         while pending:
+            if events is not None:
+                _show_events(events, progress, shows)
             if cancel.is_set():
                 for ref in pending:
                     ray.cancel(ref)
@@ -243,6 +284,8 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
                                                     exit_code=EXIT_INTERRUPTED)
                 break
             done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            if done and events is not None:
+                _show_events(events, progress, shows)
             for ref in done:
                 try:
                     res = ray.get(ref)

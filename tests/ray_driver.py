@@ -5,7 +5,8 @@ namespace (`unshare -n`), where Ray's addresses are 127.0.0.1. It starts a
 head node and two worker nodes (one CPU each; the workers carry a fake GPU),
 runs the planned commands one after another, and stops the cluster.
 
-A planned run may name a pid file: the TSlow test node appends "pid seconds"
+A planned run may first add a worker node that does not see a folder (the
+last run: the node stays until the cluster stops). It may name a pid file: the TSlow test node appends "pid seconds"
 to it when it starts, and this driver kills (SIGKILL) the first process whose
 node sleeps at least `kill_after_seconds`, mid-shot.
 
@@ -35,8 +36,18 @@ def _kill_when_started(pidfile: Path, min_seconds: float, deadline: float) -> in
     return None
 
 
+def add_node_blind_to(folder: str, ray: list[str], env: dict) -> None:
+    """One more worker node, in its own mount namespace where `folder` is an empty tmpfs:
+    a machine that does not mount the shared storage."""
+    start = " ".join(ray + ["start", f"--address=127.0.0.1:{PORT}", "--num-cpus=1", "--disable-usage-stats"])
+    subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs '{folder}' && {start}"], env=env, check=True,
+                   capture_output=True, text=True, timeout=180)
+
+
 def run_one(run: dict, env: dict) -> dict:
     env = dict(env, **run.get("env", {}))
+    if run.get("add_node_blind_to"):
+        add_node_blind_to(run["add_node_blind_to"], [str(Path(sys.executable).parent / "ray")], env)
     t0 = time.monotonic()
     proc = subprocess.Popen(run["argv"], cwd=run["cwd"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -86,6 +86,7 @@ def cluster_runs(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("ray_batch")
+    (root / "cache_blind").mkdir()
     _write_task_shots(root)
     _write_model_shots(root)
     (root / "c.csv").write_text("shot,num.path,write.path\nsh1,in/sh1.txt,own/sh1/f.%04d.png\n"
@@ -104,6 +105,8 @@ def cluster_runs(tmp_path_factory):
                 {"name": "models", "cwd": str(root), "argv": cli_command(
                     "batch", "b.json", "b.json.shots", "--ray", address, "--cache-dir", root / "cache_b",
                     "--report", "b_report.json")},
+                {"name": "blind", "cwd": str(root), "add_node_blind_to": str(root / "cache_blind"),
+                 "argv": cli_command("batch", "a.json", "c.csv", "--ray", address, "--cache-dir", root / "cache_blind")},
             ]}
     (root / "plan.json").write_text(json.dumps(plan))
     driver = f"{sys.executable} {HERE / 'ray_driver.py'} {root / 'plan.json'}"
@@ -164,6 +167,7 @@ def test_a_worker_killed_mid_shot_is_retried_and_gives_the_same_bytes(cluster_ru
     starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
     slow = [int(pid) for pid, seconds in starts if float(seconds) >= 3]
     assert slow[0] == killed and len(slow) == 2 and slow[1] != killed  # the shot ran again in another process
+    assert results["tasks"]["stderr"].count("[sh2] started on ") == 2  # the progress display shows the retry
     plain = _plain_run(root, "a.json", "sh2-again", "num.path=in/sh2.txt", "slow.seconds=4.0")
     _same_files(root / "out" / "sh2", plain)
 
@@ -192,3 +196,15 @@ def test_a_cluster_started_for_the_run(cluster_runs):
     assert report["ray"]["address"] == "local"
     for shot in ("sh1", "sh3"):
         _same_files(root / "own" / shot, root / "out" / shot)
+
+
+def test_a_worker_that_cannot_see_the_cache_folder_is_refused_by_name(cluster_runs):
+    root, results = cluster_runs
+    run = results["blind"]
+    assert run["rc"] == 2, run["stderr"]
+    lines = [line for line in run["stderr"].splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in run["stderr"]
+    assert f"cannot use the cache folder {root / 'cache_blind'}: cannot see it" in lines[0]
+    assert "the Ray worker on host " in lines[0] and "--cache-dir must be on storage that every worker mounts" in lines[0]
+    assert lines[0].count("cannot use the cache folder") == 1  # only the blind node is named
+    assert not list((root / "cache_blind").rglob("meta.json"))  # refused before any shot ran
