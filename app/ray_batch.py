@@ -44,20 +44,26 @@ def import_ray():
     return ray
 
 
-def connect(ray, address: str) -> None:
+def connect(ray, address: str) -> bool:
     """Join the cluster at `address` ('auto', HOST:PORT), or start a local one for this run when empty.
 
-    `ray.shutdown()` later leaves a joined cluster running and stops one started here.
+    Returns False when this process was already connected (a Python caller
+    ran `ray.init` itself, with its own settings), and then leaves the
+    connection open at the end. `ray.shutdown()` leaves a joined cluster
+    running and stops one started here.
     """
+    if ray.is_initialized():
+        return False
     common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if not address:
         ray.init(address="local", **common)  # "local": a new cluster even when `ray start` left one running here
-        return
+        return True
     try:
         ray.init(address=address, **common)
     except ConnectionError as exc:
         raise BadInput(f"--ray {address}: cannot reach a Ray cluster there ({str(exc).splitlines()[0]}); "
                        f"start one with `ray start --head`, or give its address as HOST:PORT") from None
+    return True
 
 
 # ---------------------------------------------------------------- shared cache check
@@ -258,7 +264,7 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
     cache = Cache(options.cache_dir, options.cache_size)
     # Workers on other machines resolve the cache folder themselves: hand them the absolute path.
     options = RunOptions(str(cache.root.resolve()), options.cache_size, options.device, options.no_cache)
-    connect(ray, address)
+    connected_here = connect(ray, address)
     cancel = cancel or threading.Event()
     try:
         n_nodes = check_cache_shared(ray, Path(options.cache_dir))
@@ -300,4 +306,5 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
         extra = {"ray": {"address": address or "local", "nodes": n_nodes, "model_actors": actors, **info}}
         return [results[s.name] for s in shots], extra
     finally:
-        ray.shutdown()
+        if connected_here:
+            ray.shutdown()
