@@ -255,6 +255,26 @@ def _show_events(events, progress, shows: dict) -> None:
             shows[shot](item)
 
 
+def _actor_stats(ray, actor, type_id: str) -> dict:
+    try:
+        return ray.get(actor.stats.remote(), timeout=60)
+    except Exception as exc:  # an actor lost for good must not hide the shots' results
+        return {"type": type_id, "error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"}
+
+
+def _task_failure(ray, exc: BaseException) -> str:
+    """One line on why a shot's Ray task gave no result (its own errors are results, never raised)."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        text = (str(cause).strip().splitlines() or [""])[0][:200]
+        hint = " (is inpainterz installed the same way on every machine?)" if isinstance(cause, ImportError) else ""
+        return f"the Ray task raised {type(cause).__name__}: {text}{hint}"
+    if isinstance(exc, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)):
+        return f"the shot's Ray worker died {SHOT_RETRIES + 1} times ({type(exc).__name__}: {first})"
+    return f"the Ray task failed: {type(exc).__name__}: {first}"
+
+
 def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=None,
                cancel: threading.Event | None = None) -> tuple[list[ShotResult], dict]:
     """Run the shots as Ray tasks; returns their results and what the report says about the cluster."""
@@ -296,13 +316,11 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # the task itself could not finish, even after its retries
-                    res = ShotResult(refs[ref], "failed", error=f"the Ray task failed after {SHOT_RETRIES} retries: "
-                                     f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                                     exit_code=EXIT_FAILED)
+                    res = ShotResult(refs[ref], "failed", error=_task_failure(ray, exc), exit_code=EXIT_FAILED)
                 results[refs[ref]] = res
                 if progress:
                     progress.shot_finished(res)
-        actors = [ray.get(a.stats.remote()) for pool in pools.values() for a in pool] if pools else []
+        actors = [_actor_stats(ray, a, t) for t, pool in pools.items() for a in pool]
         extra = {"ray": {"address": address or "local", "nodes": n_nodes, "model_actors": actors, **info}}
         return [results[s.name] for s in shots], extra
     finally:
