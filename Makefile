@@ -18,7 +18,7 @@ setup-core: $(BIN)/python
 # tested with; deaotpy and groundingdino-py are installed without their
 # declared dependencies (see README, "Installing the model packages").
 setup-all: $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e ".[models,editor,dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[models,editor,distributed,dev]"
 	$(BIN)/pip install -q -c constraints.txt --no-deps -r requirements-nodeps.txt
 
 demo: setup-core

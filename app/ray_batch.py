@@ -225,8 +225,10 @@ def _actor_pools(ray, graph, n_shots: int, device: str) -> tuple[dict, dict]:
         return {}, {}
     alive = [n for n in ray.nodes() if n.get("Alive")]
     use_gpu = device != "cpu" and any(n["Resources"].get("GPU", 0) > 0 for n in alive)
-    hosts = [n for n in alive if n["Resources"].get("GPU" if use_gpu else "CPU", 0) > 0] or alive
-    size = max(1, min(n_shots, len(hosts)))
+    # One actor per GPU of the cluster, or without GPUs one per machine.
+    slots = int(sum(n["Resources"].get("GPU", 0) for n in alive)) if use_gpu else \
+        len([n for n in alive if n["Resources"].get("CPU", 0) > 0])
+    size = max(1, min(n_shots, slots))
     # Every model type gets a share of each GPU, so all the pools fit on one GPU node;
     # the model manager in each actor keeps its models under the device's budget.
     gpu_share = 1.0 / len(types) if use_gpu else 0
