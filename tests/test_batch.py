@@ -192,3 +192,37 @@ def test_progress_shows_a_bar_across_shots_and_a_line_per_running_shot():
     assert plain.getvalue().splitlines() == ["[a] started", "[a] num done in 0.50s",
                                              "[a] done in 0.70s on hostA (1/1 shots)"]
     assert "\x1b[" not in plain.getvalue()
+
+
+def test_local_shots_share_one_model_manager_so_weights_load_once(tmp_path, monkeypatch, capsys):
+    import cv2
+    import numpy as np
+    import torch
+
+    from inpainterz.engine.models import get_manager
+    from inpainterz.nodes.e2fgvi import checkpoint
+
+    torch.manual_seed(0)
+    torch.save(checkpoint.build("e2fgvi_hq").state_dict(), tmp_path / "hq.pth")
+    rng = np.random.default_rng(1)
+    for shot in ("a", "b", "c"):
+        (tmp_path / shot / "masks").mkdir(parents=True)
+        for t in range(3):
+            cv2.imwrite(str(tmp_path / shot / f"{t:04d}.png"), rng.integers(0, 255, (32, 48, 3), np.uint8))
+            mask = np.zeros((32, 48), np.uint8)
+            mask[10:20, 10 + 3 * t:22 + 3 * t] = 1
+            cv2.imwrite(str(tmp_path / shot / "masks" / f"{t:04d}.png"), mask)
+    (tmp_path / "g.json").write_text(json.dumps({"format": "inpainterz-graph", "version": 1, "nodes": {
+        "read": {"type": "ReadImages", "params": {"path": "a/%04d.png"}},
+        "masks": {"type": "ReadMasks", "params": {"path": "a/masks"}},
+        "fill": {"type": "InpaintE2FGVI", "inputs": {"frames": "read.frames", "masks": "masks.masks"},
+                 "params": {"model": "e2fgvi_hq", "checkpoint": "hq.pth"}},
+        "write": {"type": "WriteImages", "inputs": {"frames": "fill.frames"}, "params": {"path": "out/a/%04d.png"}}}}))
+    (tmp_path / "s.csv").write_text("shot,read.path,masks.path,write.path\n" +
+                                    "".join(f"{s},{{shot}}/%04d.png,{{shot}}/masks,out/{{shot}}/%04d.png\n" for s in "abc"))
+    monkeypatch.chdir(tmp_path)
+    before = len(get_manager().log)
+    assert main(["batch", "g.json", "s.csv", "--cache-dir", "cache", "--jobs", "2", "--device", "cpu"]) == 0
+    loads = [line for line in get_manager().log[before:] if line.startswith("load ('InpaintE2FGVI'")]
+    assert len(loads) == 1, get_manager().log[before:]
+    assert all(len(list((tmp_path / "out" / s).glob("*.png"))) == 3 for s in "abc")
