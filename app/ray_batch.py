@@ -149,9 +149,10 @@ class ModelWorker:
         self.renders = 0
 
     def render(self, doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
-               node: str) -> ShotResult:
+               node: str, events=None) -> ShotResult:
         self.renders += 1
-        return run_shot(_shot_graph(doc, base_dir, source), shot, options, targets=[node])
+        on_event = _reporter(events, shot) if events is not None else None
+        return run_shot(_shot_graph(doc, base_dir, source), shot, options, targets=[node], on_event=on_event)
 
     def stats(self) -> dict:
         from ..engine.models import get_manager
@@ -201,7 +202,8 @@ def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options:
             if not phases[-1].ok:
                 break
         actors = pools[graph.nodes[node].type]
-        phases.append(ray.get(actors[pick % len(actors)].render.remote(doc, base_dir, source, shot, options, node)))
+        actor = actors[pick % len(actors)]
+        phases.append(ray.get(actor.render.remote(doc, base_dir, source, shot, options, node, events)))
         if not phases[-1].ok:
             break
     else:

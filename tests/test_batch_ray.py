@@ -182,6 +182,7 @@ def test_model_nodes_run_in_actors_that_load_their_weights_once(cluster_runs):
     assert sum(a["renders"] for a in actors) == 3 and max(a["renders"] for a in actors) >= 2
     for a in actors:
         assert len(a["loads"]) == (1 if a["renders"] else 0), a
+    assert results["models"]["stderr"].count("fill done in") == 3  # the actors' progress reaches the display
     for shot in ("m1", "m2", "m3"):
         assert report["shots"][shot]["nodes"]["fill"]["status"] == "ran"
         plain = _plain_run(root, "b.json", shot, f"read.path={shot}/frames", f"masks.path={shot}/masks")
