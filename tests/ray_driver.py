@@ -23,10 +23,10 @@ from pathlib import Path
 PORT = 6399
 
 
-def _kill_when_started(pidfile: Path, min_seconds: float, deadline: float) -> int | None:
+def _kill_when_started(pidfile: Path, min_seconds: float, deadline: float, skip: int) -> int | None:
     while time.monotonic() < deadline:
         if pidfile.exists():
-            for line in pidfile.read_text().splitlines():
+            for line in pidfile.read_text().splitlines()[skip:]:
                 pid, seconds = line.split()
                 if float(seconds) >= min_seconds:
                     time.sleep(0.5)  # well inside the node's sleep: mid-shot
@@ -48,12 +48,14 @@ def run_one(run: dict, env: dict) -> dict:
     env = dict(env, **run.get("env", {}))
     if run.get("add_node_blind_to"):
         add_node_blind_to(run["add_node_blind_to"], [str(Path(sys.executable).parent / "ray")], env)
+    pidfile = Path(run.get("kill_pidfile", "-"))
+    earlier = len(pidfile.read_text().splitlines()) if pidfile.is_file() else 0  # starts of earlier runs
     t0 = time.monotonic()
     proc = subprocess.Popen(run["argv"], cwd=run["cwd"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     killed = None
     if run.get("kill_pidfile"):
-        killed = _kill_when_started(Path(run["kill_pidfile"]), run["kill_after_seconds"], t0 + 120)
+        killed = _kill_when_started(pidfile, run["kill_after_seconds"], t0 + 120, earlier)
     try:
         out, err = proc.communicate(timeout=run.get("timeout", 300))
     except subprocess.TimeoutExpired:

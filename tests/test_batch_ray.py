@@ -80,6 +80,18 @@ def _write_model_shots(root: Path) -> None:
         for s in ("m1", "m2", "m3")]))
 
 
+def _write_gpu_shots(root: Path) -> None:
+    """Graph G: a node that wants the GPU (so it runs in a model actor) and sleeps; shot g2 long enough to be killed."""
+    graph = {"format": "inpainterz-graph", "version": 1, "nodes": {
+        "num": {"type": "TReadNumber", "params": {"path": "in/sh1.txt"}},
+        "gpu": {"type": "TGpu", "inputs": {"frames": "num.frames"}, "params": {"seconds": 0.2}},
+        "write": {"type": "WriteImages", "inputs": {"frames": "gpu.frames"}, "params": {"path": "gout/x/f.%04d.png"}}}}
+    (root / "g.json").write_text(json.dumps(graph))
+    (root / "g.csv").write_text("shot,num.path,gpu.seconds,write.path\n" + "".join(
+        f"{g},in/{s}.txt,{seconds},gout/{{shot}}/f.%04d.png\n"
+        for g, s, seconds in (("g1", "sh1", 0.2), ("g2", "sh2", 5.0), ("g3", "sh3", 0.2))))
+
+
 @pytest.fixture(scope="module")
 def cluster_runs(tmp_path_factory):
     reason = _unshare_ok()
@@ -89,6 +101,7 @@ def cluster_runs(tmp_path_factory):
     (root / "cache_blind").mkdir()
     _write_task_shots(root)
     _write_model_shots(root)
+    _write_gpu_shots(root)
     (root / "c.csv").write_text("shot,num.path,write.path\nsh1,in/sh1.txt,own/sh1/f.%04d.png\n"
                                 "sh3,in/sh3.txt,own/sh3/f.%04d.png\n")
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "INPAINTERZ_PLUGIN_PATH": str(HERE / "plugins"),
@@ -105,6 +118,10 @@ def cluster_runs(tmp_path_factory):
                 {"name": "models", "cwd": str(root), "argv": cli_command(
                     "batch", "b.json", "b.json.shots", "--ray", address, "--cache-dir", root / "cache_b",
                     "--report", "b_report.json")},
+                {"name": "actor_kill", "cwd": str(root), "kill_pidfile": str(root / "pids.txt"),
+                 "kill_after_seconds": 3, "argv": cli_command(
+                     "batch", "g.json", "g.csv", "--ray", address, "--cache-dir", root / "cache_g",
+                     "--report", "g_report.json")},
                 {"name": "blind", "cwd": str(root), "add_node_blind_to": str(root / "cache_blind"),
                  "argv": cli_command("batch", "a.json", "c.csv", "--ray", address, "--cache-dir", root / "cache_blind")},
             ]}
@@ -165,7 +182,7 @@ def test_a_worker_killed_mid_shot_is_retried_and_gives_the_same_bytes(cluster_ru
     killed = results["tasks"]["killed"]
     assert killed is not None, "the slow shot never started"
     starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
-    slow = [int(pid) for pid, seconds in starts if float(seconds) >= 3]
+    slow = [int(pid) for pid, seconds in starts if float(seconds) == 4.0]
     assert slow[0] == killed and len(slow) == 2 and slow[1] != killed  # the shot ran again in another process
     assert results["tasks"]["stderr"].count("[sh2] started on ") == 2  # the progress display shows the retry
     plain = _plain_run(root, "a.json", "sh2-again", "num.path=in/sh2.txt", "slow.seconds=4.0")
@@ -209,3 +226,20 @@ def test_a_worker_that_cannot_see_the_cache_folder_is_refused_by_name(cluster_ru
     assert "the Ray worker on host " in lines[0] and "--cache-dir must be on storage that every worker mounts" in lines[0]
     assert lines[0].count("cannot use the cache folder") == 1  # only the blind node is named
     assert not list((root / "cache_blind").rglob("meta.json"))  # refused before any shot ran
+
+
+def test_a_model_actor_killed_mid_render_is_restarted_and_the_shot_gives_the_same_bytes(cluster_runs):
+    root, results = cluster_runs
+    run = results["actor_kill"]
+    assert run["rc"] == 0, run["stderr"]
+    assert run["killed"] is not None, "the slow GPU node never started"
+    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
+    slow_gpu = [int(pid) for pid, seconds in starts if float(seconds) == 5.0]
+    assert slow_gpu[0] == run["killed"] and len(slow_gpu) == 2 and slow_gpu[1] != run["killed"]
+    report = json.loads((root / "g_report.json").read_text())
+    assert {s: r["status"] for s, r in report["shots"].items()} == {"g1": "done", "g2": "done", "g3": "done"}
+    assert {a["type"] for a in report["ray"]["model_actors"]} == {"TGpu"}
+    for shot, source in (("g1", "sh1"), ("g2", "sh2"), ("g3", "sh3")):
+        plain = _plain_run(root, "g.json", shot, f"num.path=in/{source}.txt",
+                           f"gpu.seconds={5.0 if shot == 'g2' else 0.2}")
+        _same_files(root / "gout" / shot, plain)

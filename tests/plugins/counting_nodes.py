@@ -84,15 +84,20 @@ def t_fail(ctx, frames, bad_input):
     raise RuntimeError("boom")
 
 
+def _log_pid(seconds):
+    """Lets a test find, and kill, the process rendering a node."""
+    pids = os.environ.get("INPAINTERZ_TEST_PIDS")
+    if pids:
+        with open(pids, "a") as fh:
+            fh.write(f"{os.getpid()} {seconds}\n")
+
+
 @node("TSlow", category="test", doc="Sleeps in steps, reporting progress.",
       inputs=[Input("frames", "Frames")], outputs=[Output("frames", "Frames")],
       params=[Param("seconds", "float", 1.0, min=0), Param("k", "int", 0)], gpu=False)
 def t_slow(ctx, frames, seconds, k):
     t0 = time.time()
-    pids = os.environ.get("INPAINTERZ_TEST_PIDS")
-    if pids:  # lets a test find, and kill, the process rendering this node
-        with open(pids, "a") as fh:
-            fh.write(f"{os.getpid()} {seconds}\n")
+    _log_pid(seconds)
     steps = 20
     for i in range(steps):
         time.sleep(seconds / steps)
@@ -109,6 +114,7 @@ def t_slow(ctx, frames, seconds, k):
       params=[Param("seconds", "float", 0.3, min=0)], gpu=True)
 def t_gpu(ctx, frames, seconds):
     t0 = time.time()
+    _log_pid(seconds)
     time.sleep(seconds)
     _log(ctx.node_id, start=t0, end=time.time(), device=ctx.device)
     return frames
