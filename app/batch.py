@@ -35,6 +35,7 @@ class RunOptions:
     cache_size: str | None = None
     device: str = "auto"
     no_cache: bool = False
+    ckpt_dir: str | None = None  # --ckpt-dir, absolute: Ray workers set it in their own process
 
 
 @dataclass
@@ -219,7 +220,8 @@ def cmd_batch(args) -> int:
         for line in exc.lines():
             err(line)
         return EXIT_BAD_INPUT
-    options = RunOptions(args.cache_dir, args.cache_size, args.device, args.no_cache)
+    options = RunOptions(args.cache_dir, args.cache_size, args.device, args.no_cache,
+                         str(Path(args.ckpt_dir).expanduser().resolve()) if args.ckpt_dir else None)
     progress = BatchProgress(len(shots))
     cancel = threading.Event()
 

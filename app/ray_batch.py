@@ -128,8 +128,14 @@ def check_cache_shared(ray, cache_root: Path, timeout: float = 120.0) -> int:
 
 # ---------------------------------------------------------------- shots and model actors
 
-def _shot_graph(doc: dict, base_dir: str, source: str | None):
+def _shot_graph(doc: dict, base_dir: str, source: str | None, options: RunOptions):
+    """The shot's graph in a Ray worker, whose process first takes the batch's --ckpt-dir."""
     from ..engine.graph import Graph
+
+    if options.ckpt_dir:
+        from ..engine.checkpoints import set_ckpt_dir
+
+        set_ckpt_dir(options.ckpt_dir)
 
     g = Graph.from_json(doc, base_dir=base_dir, source=source)
     g.path = Path(source) if source else None
@@ -152,7 +158,7 @@ class ModelWorker:
                node: str, events=None) -> ShotResult:
         self.renders += 1
         on_event = _reporter(events, shot) if events is not None else None
-        return run_shot(_shot_graph(doc, base_dir, source), shot, options, targets=[node], on_event=on_event)
+        return run_shot(_shot_graph(doc, base_dir, source, options), shot, options, targets=[node], on_event=on_event)
 
     def stats(self) -> dict:
         from ..engine.models import get_manager
@@ -188,7 +194,7 @@ def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options:
     """One shot on a Ray worker: plain nodes here, each model node in its type's actor pool."""
     import ray
 
-    graph = _shot_graph(doc, base_dir, source)
+    graph = _shot_graph(doc, base_dir, source, options)
     models = _model_nodes(graph) if pools else []
     on_event = _reporter(events, shot) if events is not None else None
     if events is not None:
@@ -287,7 +293,8 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
     ray = import_ray()
     cache = Cache(options.cache_dir, options.cache_size)
     # Workers on other machines resolve the cache folder themselves: hand them the absolute path.
-    options = RunOptions(str(cache.root.resolve()), options.cache_size, options.device, options.no_cache)
+    options = RunOptions(str(cache.root.resolve()), options.cache_size, options.device, options.no_cache,
+                         options.ckpt_dir)
     connected_here = connect(ray, address)
     cancel = cancel or threading.Event()
     try:

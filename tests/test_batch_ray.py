@@ -57,7 +57,8 @@ def _write_model_shots(root: Path) -> None:
     from inpainterz.nodes.e2fgvi import checkpoint
 
     torch.manual_seed(0)
-    torch.save(checkpoint.build("e2fgvi_hq").state_dict(), root / "hq.pth")
+    (root / "weights").mkdir()  # found by name through --ckpt-dir, which the workers must be handed
+    torch.save(checkpoint.build("e2fgvi_hq").state_dict(), root / "weights" / "E2FGVI-HQ-CVPR22.pth")
     rng = np.random.default_rng(0)
     for shot in ("m1", "m2", "m3"):
         (root / shot / "frames").mkdir(parents=True)
@@ -72,7 +73,7 @@ def _write_model_shots(root: Path) -> None:
         "read": {"type": "ReadImages", "params": {"path": "m1/frames"}},
         "masks": {"type": "ReadMasks", "params": {"path": "m1/masks"}},
         "fill": {"type": "InpaintE2FGVI", "inputs": {"frames": "read.frames", "masks": "masks.masks"},
-                 "params": {"model": "e2fgvi_hq", "checkpoint": "hq.pth"}},
+                 "params": {"model": "e2fgvi_hq"}},
         "write": {"type": "WriteImages", "inputs": {"frames": "fill.frames"}, "params": {"path": "mout/m1/f.%04d.png"}}}}
     (root / "b.json").write_text(json.dumps(graph))
     (root / "b.json.shots").write_text(json.dumps([
@@ -117,7 +118,7 @@ def cluster_runs(tmp_path_factory):
                                      "--report", "a_report.json")},
                 {"name": "models", "cwd": str(root), "argv": cli_command(
                     "batch", "b.json", "b.json.shots", "--ray", address, "--cache-dir", root / "cache_b",
-                    "--report", "b_report.json")},
+                    "--report", "b_report.json", "--ckpt-dir", "weights")},
                 {"name": "actor_kill", "cwd": str(root), "kill_pidfile": str(root / "pids.txt"),
                  "kill_after_seconds": 3, "argv": cli_command(
                      "batch", "g.json", "g.csv", "--ray", address, "--cache-dir", root / "cache_g",
@@ -139,7 +140,8 @@ def _plain_run(root: Path, graph: str, out: str, *sets: str) -> Path:
     """A plain `inpainterz run` of one shot, writing under plain/ with its own cache."""
     env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"))
     env.pop("INPAINTERZ_TEST_PIDS", None)
-    args = ["run", graph, "--cache-dir", root / "cache_plain", "-s", f"write.path=plain/{out}/f.%04d.png"]
+    args = ["run", graph, "--cache-dir", root / "cache_plain", "-s", f"write.path=plain/{out}/f.%04d.png",
+            "--ckpt-dir", "weights"]
     for s in sets:
         args += ["-s", s]
     proc = subprocess.run(cli_command(*args), cwd=root, env=env, capture_output=True, text=True, timeout=300)
