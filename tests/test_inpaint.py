@@ -164,6 +164,21 @@ def test_fill_clip_rejects_masks_that_run_out():
         fill_clip(scene.frames, scene.masks[:4], window=2)
 
 
+def test_flow_fill_takes_no_passer_by_into_the_hole_on_real_footage():
+    """Tennis with a panning camera and a hole on the background that the
+    unmasked player runs across: a fill that copies the player in from the
+    frames where he stood behind the hole falls below plain TELEA."""
+    from inpainterz.nodes.footage_cases import tennis_crossing
+
+    case = tennis_crossing(shared_path("media", "tennis").parent, width=160)
+    hole = case.masks > 0
+    filled = np.stack(fill_clip(case.frames, case.masks, window=30))
+    assert np.array_equal(filled[~hole], case.frames[~hole])
+    flow_db = psnr(filled, case.truth, hole)
+    telea_db = psnr(opencv_fill(case.frames, case.masks), case.truth, hole)
+    assert flow_db >= telea_db + 4, (flow_db, telea_db)
+
+
 def test_smooth_fill_reproduces_a_plane_inside_a_hole():
     ys, xs = np.mgrid[0:60, 0:80].astype(np.float32)
     plane = 0.3 * xs - 0.2 * ys + 5

@@ -14,13 +14,8 @@ AGREEMENT = 24.0
 # person.
 MAJORITY = 2.0
 
-# Frames that must agree on a colour before it is taken. A background point
-# that comes into view stays in view for a while; a colour seen in one frame
-# alone is as likely a glimpse of someone passing.
-CONFIRMATIONS = 2
 
-
-def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY, confirmations=CONFIRMATIONS):
+def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY):
     """The colour the samples of each point agree on.
 
     colours: (N, S, 3) float32; weight: (N, S), 0 for no sample (see
@@ -29,9 +24,8 @@ def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY, confirmations
     count more: they are likelier to show the background as it is now, and
     a passer-by who stood still on the point a while ago (and so passed the
     clean test) is outvoted by the nearer frames that show it bare. The
-    sample with the most votes wins if `confirmations` samples agree with it
-    and it has `majority` times the votes of any sample that disagrees with
-    it, and the result is the weighted mean
+    sample with the most votes wins if it has `majority` times the votes of
+    any sample that disagrees with it, and the result is the weighted mean
     of the samples that agree with it: blending them, rather than taking
     one, hides the seams between areas filled from different frames.
 
@@ -50,8 +44,7 @@ def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY, confirmations
     dissent = np.where(winner, -1.0, support).max(axis=1)
     chosen = winner * weight
     total = chosen.sum(axis=1)
-    found = ((total > 0) & (support[rows, best] >= majority * dissent)
-             & ((winner & (weight > 0)).sum(axis=1) >= confirmations))
+    found = (total > 0) & (support[rows, best] >= majority * dissent)
     result = np.zeros((len(colours), 3), np.float32)
     result[found] = (colours[found] * chosen[found, :, None]).sum(axis=1) / total[found, None]
     return result, found
