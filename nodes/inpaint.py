@@ -79,13 +79,16 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
                         "medium's time, a little more accurate)"),
               Param("spatial_radius", "int", 5, min=1, max=100,
                     doc="radius of the spatial inpainting used where no frame shows the background"),
+              Param("detail", "bool", True,
+                    doc="when the frames are larger than max_long_edge, bring back their full-resolution "
+                        "detail inside the hole from the frames it was filled from (a few percent more time)"),
               Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
-def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, feather=0.0):
+def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
-    if (height, width) != (frames.height, frames.width):
+    if (height, width) != (frames.height, frames.width) and not detail:
         ctx.note(f"the hole is filled at {width}x{height} and scaled up to {frames.width}x{frames.height}; "
-                 f"raise 'max_long_edge' (0: full size) for more detail inside the hole")
+                 f"turn 'detail' on or raise 'max_long_edge' (0: full size) for more detail inside the hole")
     held = (2 * min(frames_reach(window), len(frames)) + 1) * height * width * WINDOW_BYTES_PER_PIXEL
     if held > 2 * 1024 ** 3:
         ctx.note(f"the fill holds about {held / 1024 ** 3:.1f} GB of frames and flows at {width}x{height}; "
@@ -96,7 +99,7 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
     # around the frame being filled); the full-size frame each fill is pasted
     # into is read again, so no full-size frame is held for long.
     fills = fill_range(frames.__getitem__, masks.__getitem__, total, 0, total, window=window,
-                       max_long_edge=max_long_edge, preset=flow, spatial_radius=spatial_radius)
+                       max_long_edge=max_long_edge, preset=flow, spatial_radius=spatial_radius, detail=detail)
     for index, filled in fills:
         out.append(paste(frames[index], masks[index], filled, feather))
         ctx.progress((index + 1) / total)

@@ -78,6 +78,16 @@ def test_flow_fill_does_not_flicker(pan, pan_filled):
     assert ours < 3.0 and ours < 0.5 * per_frame, (ours, per_frame)
 
 
+def test_detail_from_full_size_sources_sharpens_a_fill_at_a_smaller_working_size():
+    scene = make_scene(480, 272, 12, seed=3)
+    masks = grown(scene.masks)
+    hole = masks > 0
+    soft = np.stack(fill_clip(scene.frames, masks, window=8, max_long_edge=160, detail=False))
+    sharp = np.stack(fill_clip(scene.frames, masks, window=8, max_long_edge=160))
+    assert np.array_equal(sharp[~hole], scene.frames[~hole])
+    assert psnr(sharp, scene.backgrounds, hole) >= psnr(soft, scene.backgrounds, hole) + 2
+
+
 def test_what_no_frame_shows_is_invented_at_anchors_and_kept_steady():
     rng = np.random.default_rng(0)
     background = make_scene(96, 64, 1, seed=1).backgrounds[0].astype(np.float64)
@@ -104,7 +114,12 @@ def range_clip():
     return scene.frames, grown(scene.masks)
 
 
-def test_fill_range_reads_only_its_reach_around_the_range(range_clip):
+# At a working size below the frame's, detail is brought back from full-size frames.
+RANGE_SETTINGS = [{}, {"max_long_edge": 48}]
+
+
+@pytest.mark.parametrize("settings", RANGE_SETTINGS)
+def test_fill_range_reads_only_its_reach_around_the_range(range_clip, settings):
     frames, masks = range_clip
     window, count = 3, len(frames)
     reach = frames_reach(window)
@@ -115,20 +130,22 @@ def test_fill_range_reads_only_its_reach_around_the_range(range_clip):
             asked.add(index)
             return frames[index]
 
-        filled = list(fill_range(read_frame, masks.__getitem__, count, start, stop, window=window))
+        filled = list(fill_range(read_frame, masks.__getitem__, count, start, stop, window=window, **settings))
         assert [t for t, _ in filled] == list(range(start, stop))
         assert asked and min(asked) >= max(0, start - reach) and max(asked) <= min(count - 1, stop - 1 + reach)
 
 
-def test_any_range_gives_the_bytes_of_a_full_run(range_clip):
+@pytest.mark.parametrize("settings", RANGE_SETTINGS)
+def test_any_range_gives_the_bytes_of_a_full_run(range_clip, settings):
     frames, masks = range_clip
     count, window = len(frames), 3
-    full = dict(fill_range(frames.__getitem__, masks.__getitem__, count, 0, count, window=window))
+    full = dict(fill_range(frames.__getitem__, masks.__getitem__, count, 0, count, window=window, **settings))
     rng = np.random.default_rng(7)
     for _ in range(5):
         start = int(rng.integers(0, count))
         stop = int(rng.integers(start + 1, count + 1))
-        for t, filled in fill_range(frames.__getitem__, masks.__getitem__, count, start, stop, window=window):
+        for t, filled in fill_range(frames.__getitem__, masks.__getitem__, count, start, stop, window=window,
+                                    **settings):
             assert np.array_equal(filled, full[t]), (start, stop, t)
 
 

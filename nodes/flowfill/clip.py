@@ -6,6 +6,7 @@ import numpy as np
 
 from ..composite import paste
 from .consensus import agree
+from .detail import DETAIL_REACH, DetailLayers, with_detail
 from .propagate import carry_from, gather_sources
 from .size import working_size
 from .window import FrameWindow
@@ -15,7 +16,10 @@ DEFAULTS = {
     "max_long_edge": 640,
     "preset": "medium",
     "spatial_radius": 5,
+    "detail": True,
 }
+
+NO_SOURCES = (np.zeros(0, np.intp),) * 3 + (np.zeros(0, np.float32),) * 2
 
 # Clean samples collected per hole pixel in each direction of time: enough
 # for the background to outvote a passer-by, few enough to stay cheap.
@@ -44,7 +48,7 @@ def frames_reach(window):
 
 def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["window"],
                max_long_edge=DEFAULTS["max_long_edge"], preset=DEFAULTS["preset"],
-               spatial_radius=DEFAULTS["spatial_radius"], flow_margin=None):
+               spatial_radius=DEFAULTS["spatial_radius"], detail=DEFAULTS["detail"], flow_margin=None):
     """Fill frames start .. stop - 1 of a clip of `count` frames.
 
     read_frame(i) gives the full-size (H, W, 3) uint8 RGB frame i and
@@ -52,9 +56,12 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
     [start - r, stop - 1 + r] (r = frames_reach(window), clamped to the clip)
     are asked for. Yields (t, filled) in order, where filled is frame t at
     working size with its hole filled (composite.paste puts it into the
-    full-size frame). Frame t comes out with the same bytes whatever start
-    and stop are. At most about 2 r + 1 working frames, their flows and two
-    anchor fills are held at once.
+    full-size frame); or, with `detail` and frames larger than the working
+    size, frame t at full size with its hole filled and the detail of the
+    frames it was filled from brought back (see detail.py). Frame t comes
+    out with the same bytes whatever start and stop are. At most about
+    2 r + 1 working frames, their flows, two anchor fills and the detail of
+    2 DETAIL_REACH + 1 full-size frames are held at once.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
@@ -68,7 +75,8 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
         # The first frame was read for its size; hand it over once.
         return first.pop() if index == start and first else read_frame(index)
 
-    size = working_size(first[0].shape[0], first[0].shape[1], max_long_edge)
+    first_shape = first[0].shape[:2]
+    size = working_size(first_shape[0], first_shape[1], max_long_edge)
     margin = flow_margin if flow_margin is not None else default_flow_margin(size)
     frames = FrameWindow(read, read_mask, count, size, preset, margin)
     spacing = anchor_spacing(window)
@@ -82,15 +90,20 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
             plates[anchor] = fill_frame(frames, anchor, window, spatial_radius, None)
         return plates[anchor]
 
+    layers = DetailLayers(read_frame, size) if detail and size != first_shape else None
+
     for t in range(start, stop):
         if t % spacing == 0:
-            filled = plate(t)
+            filled, sources = plate(t)
         else:
             before = t - t % spacing
             anchors = [(before, (before + spacing - t) / spacing)]
             if before + spacing < count:
                 anchors.append((before + spacing, (t - before) / spacing))
-            filled = fill_frame(frames, t, window, spatial_radius, (anchors, plate))
+            filled, sources = fill_frame(frames, t, window, spatial_radius, (anchors, plate))
+        if layers is not None:
+            layers.drop_outside(t - DETAIL_REACH, t + DETAIL_REACH)
+            filled = with_detail(np.asarray(read_frame(t)), np.asarray(read_mask(t)), filled, sources, layers)
         yield t, filled
         frames.drop_before(t + 1 - reach)
         for anchor in [a for a in plates if a <= t - spacing]:
@@ -98,32 +111,39 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
 
 
 def fill_frame(frames, t, window, spatial_radius, anchors):
-    """Frame t at working size with its hole filled.
+    """(frame t at working size with its hole filled, sources for detail).
 
     Each hole pixel takes the background that the nearest frames showing it
     cleanly agree on, forward and backward in time (see consensus.agree).
     What no frame within the window shows is carried from the anchors'
     inventions, cross-faded by nearness in time, when `anchors` is given as
     ([(anchor, weight)], plate); what is left after that is inpainted
-    spatially.
+    spatially. sources (see detail.with_detail) names, for the pixels
+    filled from a frame at most DETAIL_REACH away, the nearest agreeing one
+    and where in it.
     """
     frame = frames.frame(t)
     hole = frames.hole(t)
     if not hole.any():
-        return frame
+        return frame, NO_SOURCES
     ys, xs = np.nonzero(hole)
     points = np.stack([xs, ys], axis=1).astype(np.float32)
-    after, after_weight = gather_sources(frames, t, points, +1, window, SAMPLES)
-    before, before_weight = gather_sources(frames, t, points, -1, window, SAMPLES)
-    colours, found = agree(np.concatenate([after, before], axis=1),
-                           np.concatenate([after_weight, before_weight], axis=1))
+    after = gather_sources(frames, t, points, +1, window, SAMPLES)
+    before = gather_sources(frames, t, points, -1, window, SAMPLES)
+    samples, weight, where, source = (np.concatenate(pair, axis=1) for pair in zip(after, before))
+    colours, found, lead = agree(samples, weight)
+    rows = np.flatnonzero(found)
+    lead_frame, lead_where = source[rows, lead[rows]], where[rows, lead[rows]]
+    near = np.abs(lead_frame - t) <= DETAIL_REACH
+    rows, lead_frame, lead_where = rows[near], lead_frame[near], lead_where[near]
+    sources = (ys[rows], xs[rows], lead_frame, lead_where[:, 0], lead_where[:, 1])
     missing = ~found
     if missing.any() and anchors is not None:
         index = np.flatnonzero(missing)
         invented, weight = np.zeros((len(index), 3), np.float32), np.zeros(len(index), np.float32)
         chosen, plate = anchors
         for anchor, share in chosen:
-            anchor_plate = plate(anchor)
+            anchor_plate = plate(anchor)[0]
             carried, carried_found = carry_from(frames, t, points[index], anchor, anchor_plate, frames.hole(anchor))
             invented += carried * (share * carried_found)[:, None]
             weight += share * carried_found
@@ -137,7 +157,7 @@ def fill_frame(frames, t, window, spatial_radius, anchors):
         unknown = np.zeros(hole.shape, np.uint8)
         unknown[ys[missing], xs[missing]] = 255
         filled = cv2.inpaint(filled, unknown, spatial_radius, cv2.INPAINT_TELEA)
-    return filled
+    return filled, sources
 
 
 def fill_clip(frames, masks, **settings):

@@ -29,7 +29,8 @@ def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY):
     of the samples that agree with it: blending them, rather than taking
     one, hides the seams between areas filled from different frames.
 
-    Returns (colours (N, 3) float32, found (N,) bool).
+    Returns (colours (N, 3) float32, found (N,) bool, lead (N,) int): lead
+    is the agreeing sample with the most weight (the nearest frame).
     """
     gap = np.zeros((len(colours), colours.shape[1], colours.shape[1]), np.float32)
     for channel in range(3):
@@ -47,4 +48,4 @@ def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY):
     found = (total > 0) & (support[rows, best] >= majority * dissent)
     result = np.zeros((len(colours), 3), np.float32)
     result[found] = (colours[found] * chosen[found, :, None]).sum(axis=1) / total[found, None]
-    return result, found
+    return result, found, np.argmax(chosen, axis=1)

@@ -45,12 +45,15 @@ def gather_sources(window, t, points, direction, max_steps, max_samples):
     before that change (a passer-by who then walked off) is less likely to
     be there at frame t than what the frames on the near side show.
 
-    Returns (colours (N, S, 3) float32, weight (N, S) float32): sample s of
-    point n and its weight, 0 where there is none.
+    Returns (colours (N, S, 3) float32, weight (N, S) float32, where (N, S, 2)
+    float32, frame (N, S) int32): sample s of point n, its weight (0 where
+    there is none), and the frame and position it was taken from.
     """
     count = len(points)
     colours = np.zeros((count, max_samples, 3), np.float32)
     weight = np.zeros((count, max_samples), np.float32)
+    where = np.zeros((count, max_samples, 2), np.float32)
+    frame = np.full((count, max_samples), -1, np.int32)
     changed = np.zeros(count, bool)
     found = np.zeros(count, np.int32)
     next_at = np.zeros(count, np.int32)  # the step from which the next sample may be taken
@@ -71,12 +74,14 @@ def gather_sources(window, t, points, direction, max_steps, max_samples):
             slot = found[taken]
             colours[taken, slot] = sample(window.frame(target), moved[seen], cv2.INTER_CUBIC)
             weight[taken, slot] = np.where(changed[taken], CHANGED, 1.0) / k
+            where[taken, slot] = moved[seen]
+            frame[taken, slot] = target
             next_at[taken] = k + (1 << slot)
             found[taken] += 1
         changed[ids[~clean & ~lookup(window.hole(target), moved)]] = True
         more = found[ids] < max_samples
         current, ids = moved[more], ids[more]
-    return colours, weight
+    return colours, weight, where, frame
 
 
 def carry_from(window, t, points, anchor, plate, plate_hole):
