@@ -4,7 +4,8 @@ and their clean-background maps computed lazily."""
 import cv2
 import numpy as np
 
-from .flow import background_motion, estimate_flow, make_flow_estimator, pixel_grid, reliable_flow, to_gray
+from .flow import (background_motion, estimate_flow, make_flow_estimator, pixel_grid, reliable_flow,
+                   squared_length, to_gray)
 from .size import grow, to_working_frame, to_working_hole
 from .smooth import fill_smooth
 
@@ -151,7 +152,7 @@ def _complete(flow, reliable, objects):
         background = fill_smooth(flow, keep)
         return background, ~reliable
     departure = flow - camera
-    camera_speed = np.square(camera).sum(axis=2)
+    camera_speed = squared_length(camera)
     own_motion = _own_motion(departure, camera_speed)
     # Parallax makes a whole region depart a little from the homography; a
     # passer-by departs from its surroundings. Judge the departure against
@@ -164,7 +165,7 @@ def _complete(flow, reliable, objects):
 
 def _own_motion(departure, camera_speed):
     """Where the departure is over MOTION_FLOOR and over a fifth of the camera's motion."""
-    return np.square(departure).sum(axis=2) > np.maximum(MOTION_FLOOR ** 2, 0.04 * camera_speed)
+    return squared_length(departure) > np.maximum(MOTION_FLOOR ** 2, 0.04 * camera_speed)
 
 
 # The trend of the departure from the camera's motion is computed this many
