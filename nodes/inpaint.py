@@ -67,9 +67,9 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
       inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole")],
       outputs=[Output("frames", "Frames")],
       params=[Param("window", "int", 30, min=1, max=500,
-                    doc="frames looked at on each side of the one being filled; more finds more "
-                        "background for slow objects, at more memory and time (about 0.5 GB at 640x360 "
-                        "and 30)"),
+                    doc="frames looked at on each side of the one being filled for background (a frame "
+                        "depends on up to window + 9 frames each side); more finds more background for "
+                        "slow objects, at more memory and time (about 0.5 GB at 640x360 and 30)"),
               Param("max_long_edge", "int", 640, min=0,
                     check=lambda v: None if v == 0 or v >= 32 else "use 0 (full size) or at least 32",
                     doc="flow and fill are computed with the long edge scaled down to this (0: full size); "

@@ -54,10 +54,7 @@ class FrameWindow:
 
     def hole(self, index):
         if index not in self._holes:
-            mask = np.asarray(self.read_mask(index))
-            if mask.ndim == 3:
-                mask = mask.max(axis=2)
-            self._holes[index] = to_working_hole(mask, self.size)
+            self._holes[index] = to_working_hole(np.asarray(self.read_mask(index)), self.size)
         return self._holes[index]
 
     def guard(self, index):
