@@ -181,6 +181,25 @@ def test_fill_clip_rejects_masks_that_run_out():
         fill_clip(scene.frames, scene.masks[:4], window=2)
 
 
+def test_flow_fill_takes_no_passer_by_into_the_hole():
+    """The synthetic pan's object, left unmasked, is a passer-by: a hole on
+    the background slides across its path, with the object cut out of it.
+    A fill that copies the object in from the frames where it stood behind
+    the hole falls below plain TELEA."""
+    from inpainterz.nodes.footage_cases import place_hole
+
+    count = 30
+    scene = make_scene(160, 96, count, seed=3)
+    case = place_hole("pan", scene.frames, scene.masks > 0,
+                      lambda t: (0.85 - 0.7 * t / (count - 1), 0.5, 0.12, 0.2))
+    hole = case.masks > 0
+    filled = np.stack(fill_clip(case.frames, case.masks, window=12))
+    assert np.array_equal(filled[~hole], case.frames[~hole])
+    flow_db = psnr(filled, case.truth, hole)
+    telea_db = psnr(opencv_fill(case.frames, case.masks), case.truth, hole)
+    assert flow_db >= telea_db + 6, (flow_db, telea_db)
+
+
 def test_flow_fill_takes_no_passer_by_into_the_hole_on_real_footage():
     """Tennis with a panning camera and a hole on the background that the
     unmasked player runs across: a fill that copies the player in from the
