@@ -21,9 +21,9 @@ each real-footage case it writes a contact sheet (plate with hole /
 InpaintFlow / TELEA / truth, zoomed on the hole, at the frames where people
 come nearest the hole and the frame InpaintFlow does worst on).
 
-With --full-size it also fills the synthetic pan at 1280x720 with the
-default working size (640) and at full size, and prints the cost and the
-gain in the hole of filling at full resolution.
+With --full-size it also fills the synthetic pan at 1280x720 at the default
+working size (640) without and with the full-resolution detail, and at full
+size, and prints what each costs and gains in the hole.
 
 Run: .venv/bin/python bench/inpaint_quality.py [--sheets DIR] [--full-size]
 """
@@ -193,7 +193,8 @@ def full_size_cost():
     frames, masks, truth = frames[:30], masks[:30], truth[:30]
     hole = masks > 0
     print(f"full resolution: synthetic pan, {len(frames)} frames 1280x720")
-    for label, settings in (("working size 640", {}), ("full size", {"max_long_edge": 0})):
+    for label, settings in (("640, no detail", {"detail": False}), ("640 + detail", {}),
+                            ("full size", {"max_long_edge": 0})):
         result, (wall, cpu) = timed(lambda: np.stack(fill_clip(frames, masks, **settings)), len(frames))
         print(f"  {label:<17} PSNR in hole {psnr(result, truth, hole):6.2f} dB   SSIM {ssim(result, truth, hole):.4f}"
               f"   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")

@@ -15,10 +15,12 @@ Plain functions on numpy arrays; the InpaintFlow node wraps them.
 """
 
 from .clip import fill_clip, fill_range, frames_reach
+from .detail import DETAIL_REACH
 from .flow import FLOW_PRESETS, estimate_flow, make_flow_estimator, reliable_flow
 from .size import working_size
 
 __all__ = [
+    "DETAIL_REACH",
     "FLOW_PRESETS",
     "estimate_flow",
     "fill_clip",
