@@ -19,6 +19,7 @@ from typing import Callable
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation
 
 from inpainterz.engine import BadInput
 from inpainterz.engine.atomic import temp_path_for
@@ -35,13 +36,22 @@ class CodecChoice:
 
 
 CODECS = {
-    "h264": CodecChoice("libx264", "yuv420p", {}),
+    # x264's macroblock tree reads memory it never initialised when B-frames are on: the same
+    # frames gave different pictures from run to run (up to 34 levels). Turning it off costs a
+    # little compression and makes the output depend on the frames alone.
+    "h264": CodecChoice("libx264", "yuv420p", {"x264-params": "mbtree=0"}),
     "h265": CodecChoice("libx265", "yuv420p", {"x265-params": "log-level=error"}),
     # bgr0 keeps RGB frames bit-exact: ffv1 is lossless, so the file reads back unchanged.
     "ffv1": CodecChoice("ffv1", "bgr0", {"level": "3", "slicecrc": "1"}),
     # ProRes 422 HQ; a 4:4:4 pix_fmt selects ProRes 4444.
     "prores": CodecChoice("prores_ks", "yuv422p10le", {"vendor": "apl0"}),
 }
+
+# swscale's fast paths to 10-bit YUV (ProRes) read scratch memory they never
+# initialised: the same RGB frame converted to different pixels from run to run.
+# Accurate rounding with bit-exact arithmetic takes the path that does not.
+# Nothing is scaled here, so the filter named with them changes nothing.
+EXACT_CONVERSION = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -332,9 +342,10 @@ def write_video(path: Path, frames, codec: str, crf: int, pix_fmt: str, preset: 
                 i = first + k
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 if yuv:
-                    frame = frame.reformat(format=pix_fmt, dst_colorspace=colorspace, dst_color_range=1)
+                    frame = frame.reformat(format=pix_fmt, dst_colorspace=colorspace, dst_color_range=1,
+                                           interpolation=EXACT_CONVERSION)
                 else:
-                    frame = frame.reformat(format=pix_fmt)
+                    frame = frame.reformat(format=pix_fmt, interpolation=EXACT_CONVERSION)
                 frame.pts = i
                 for pkt in stream.encode(frame):
                     out.mux(pkt)
