@@ -21,34 +21,19 @@ import numpy as np
 
 from inpainterz.engine import BadInput
 from inpainterz.engine.data import chunk_frames, register_reader
+from inpainterz.engine import paths
 from inpainterz.engine.fingerprint import stat_key
 
 READER_KIND = "inpainterz.images"
 DECODE_VERSION = 1
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-_PRINTF = re.compile(r"%0?(\d*)d")
-_HASHES = re.compile(r"#+")
+_PRINTF, _HASHES = paths.PRINTF, paths.HASHES
+has_frame_placeholder = paths.has_frame_placeholder
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
 # ---------------------------------------------------------------- finding files
-
-def has_frame_placeholder(name: str) -> bool:
-    return bool(_PRINTF.search(name) or _HASHES.search(name))
-
-
-def _pattern_regex(name: str) -> re.Pattern:
-    """`shot.%04d.png` / `shot.####.png` -> a regex capturing the frame number."""
-    m = _PRINTF.search(name) or _HASHES.search(name)
-    before, after = re.escape(name[: m.start()]), re.escape(name[m.end():])
-    if m.re is _PRINTF:
-        width = int(m.group(1) or 0)
-        digits = rf"(\d{{{width},}})" if width else r"(\d+)"
-    else:
-        digits = rf"(\d{{{len(m.group(0))},}})"
-    return re.compile(rf"^{before}{digits}{after}$")
-
 
 def find_sequence(path: Path, exts=IMAGE_EXTS, what: str = "images") -> list[Path]:
     """The files of a sequence in frame order; BadInput for no files, several sequences or gaps."""
@@ -56,10 +41,10 @@ def find_sequence(path: Path, exts=IMAGE_EXTS, what: str = "images") -> list[Pat
         folder = path.parent
         if not folder.is_dir():
             raise BadInput(f"param 'path': folder {folder} does not exist")
-        regex = _pattern_regex(path.name)
+        regex = paths.pattern_regex(path.name)
         numbered = []
         for entry in folder.iterdir():
-            m = regex.match(entry.name)
+            m = regex.fullmatch(entry.name)
             if m and entry.is_file():
                 numbered.append((int(m.group(1)), entry))
         if not numbered:

@@ -27,6 +27,7 @@ import numpy as np
 
 from inpainterz.engine import BadInput
 from inpainterz.engine.fingerprint import file_sha256
+from inpainterz.engine.paths import not_regular
 from inpainterz.engine.data import chunk_frames, register_reader
 from inpainterz.engine.fingerprint import stat_key
 
@@ -100,6 +101,9 @@ def open_video(path: Path):
         raise BadInput(f"video file {path} does not exist; check the path")
     if path.is_dir():
         raise BadInput(f"{path} is a folder, not a video file; for an image sequence use ReadImages")
+    what = not_regular(path)
+    if what:  # opening a FIFO or a device would block or read forever
+        raise BadInput(f"{path} is {what}, not a video file; give a regular file")
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except _ffmpeg_errors() as exc:
