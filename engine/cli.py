@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -87,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from .cache import Cache
     from .devices import check_device_spec
     from .executor import run_graph
     from .graph import Graph
@@ -104,10 +104,12 @@ def cmd_run(args) -> int:
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
-    try:
-        cache = Cache(args.cache_dir, args.cache_size)
-    except ValueError as exc:
-        _err(f"--cache-size: {exc}")
+    cache = _open_cache(args)
+    if cache is None:
+        return EXIT_BAD_INPUT
+    report_problem = _output_file_problem(args.report) if args.report else None
+    if report_problem:
+        _err(f"--report {args.report}: {report_problem}")
         return EXIT_BAD_INPUT
     printer = progress_printer()
     cancel = threading.Event()
@@ -141,6 +143,48 @@ def cmd_run(args) -> int:
     return result.exit_code()
 
 
+
+
+def _open_cache(args):
+    """The cache the options name, or None after saying why it cannot be used (found before anything runs)."""
+    from .cache import Cache
+
+    try:
+        cache = Cache(args.cache_dir, args.cache_size)
+    except ValueError as exc:
+        _err(f"--cache-size: {exc}")
+        return None
+    except OSError as exc:
+        where = exc.filename or args.cache_dir
+        _err(f"--cache-dir: cannot use {where} as the cache folder ({exc.strerror or exc}); "
+             f"point --cache-dir at a writable folder")
+        return None
+    if not os.access(cache.tmp_dir, os.W_OK):
+        _err(f"--cache-dir: the cache folder {cache.root} is not writable; point --cache-dir at a writable folder")
+        return None
+    return cache
+
+
+def _output_file_problem(path_text: str) -> str | None:
+    """Why a file could not be written at this path, checked before a run rather than after it."""
+    from pathlib import Path
+
+    from .paths import name_problem
+
+    path = Path(path_text).expanduser().absolute()
+    problem = name_problem(path)
+    if problem:
+        return problem
+    if path.is_dir():
+        return "is a folder; give a file name"
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK):
+        return f"the folder {probe} is not writable"
+    return None
 
 
 def cmd_validate(args) -> int:
@@ -191,9 +235,11 @@ def cmd_describe(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .cache import Cache, human_bytes
+    from .cache import human_bytes
 
-    cache = Cache(args.cache_dir, args.cache_size)
+    cache = _open_cache(args)
+    if cache is None:
+        return EXIT_BAD_INPUT
     if args.action == "clear":
         n = cache.clear()
         print(f"removed {n} entries from {cache.root}")

@@ -253,7 +253,11 @@ class ClipWriter:
         if self.compressed:
             (self.folder / f"{name}.z").write_bytes(zlib.compress(data.tobytes(), 1))
         else:
-            np.save(self.folder / f"{name}.npy", data)
+            # The bytes np.save writes, but through file.write: np.save's tofile reports a full
+            # disk as "N requested and M written" with no errno, so it would not read as one.
+            with open(self.folder / f"{name}.npy", "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(data))
+                fh.write(memoryview(np.ascontiguousarray(data)).cast("B"))
         self._chunks_written += 1
         self._fill = 0
 

@@ -22,7 +22,8 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from inpainterz.engine import BadInput
-from inpainterz.engine.atomic import temp_path_for
+from inpainterz.engine.atomic import sweep, temp_path_for
+from inpainterz.engine.errors import is_disk_full
 
 from . import timecode
 from .video import frame_rotation, output_colorspace
@@ -300,6 +301,7 @@ def write_video(path: Path, frames, codec: str, crf: int, pix_fmt: str, preset: 
     if path.is_dir():
         raise BadInput(f"param 'path': {path} is a folder; give a file name such as {path / 'clean.mp4'}")
     prepare_folder(path.parent, str(path))
+    sweep(path.parent)  # temporary files of writers that were killed
     if len(frames) == 0:
         raise BadInput("input 'frames' has no frames; there is nothing to encode")
     tmp = temp_path_for(path)
@@ -359,13 +361,24 @@ def write_video(path: Path, frames, codec: str, crf: int, pix_fmt: str, preset: 
         out.close()
         out = None
         os.replace(tmp, path)
+    except OSError as exc:
+        _close_quietly(follow, out)
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise BadInput(f"the disk is full while writing {path}; free space on it or write the output to "
+                           f"another disk (nothing half-written was kept)") from None
+        raise
     except BaseException:
-        if follow is not None:
-            follow.close()
-        if out is not None:
-            try:
-                out.close()
-            except Exception:
-                pass
+        _close_quietly(follow, out)
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _close_quietly(follow, out) -> None:
+    if follow is not None:
+        follow.close()
+    if out is not None:
+        try:
+            out.close()
+        except Exception:
+            pass

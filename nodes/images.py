@@ -22,6 +22,8 @@ import numpy as np
 from inpainterz.engine import BadInput
 from inpainterz.engine.data import chunk_frames, register_reader
 from inpainterz.engine import paths
+from inpainterz.engine.atomic import temp_path_for
+from inpainterz.engine.errors import is_disk_full
 from inpainterz.engine.fingerprint import stat_key
 
 READER_KIND = "inpainterz.images"
@@ -232,18 +234,24 @@ class AtomicFiles:
     """Write many files under hidden temporary names; `commit` renames them all into place.
 
     A run that fails part-way removes what it wrote, so a sequence written
-    earlier stays whole.
+    earlier stays whole. A killed run's temporary files carry its writer tag,
+    and the next writer into the folder sweeps them.
     """
 
     def __init__(self):
         self.pending: list[tuple[Path, Path]] = []
-        self.tag = uuid.uuid4().hex[:8]
 
     def write(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{self.tag}.partial")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        self.pending.append((tmp, path))
+        tmp = temp_path_for(path)
+        self.pending.append((tmp, path))  # before writing: a failed write must be removed too
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise BadInput(f"the disk is full while writing {path}; free space on it or write the output "
+                               f"to another disk (nothing half-written was kept)") from None
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def commit(self) -> None:
         for tmp, path in self.pending:

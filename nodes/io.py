@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from inpainterz.engine import BadInput, Frames, Input, Masks, Output, Param, SourceInfo, node
+from inpainterz.engine.atomic import sweep
 from inpainterz.engine.data import digest, frames_version, masks_version
 from inpainterz.engine.fingerprint import file_sha256, stat_key
 
@@ -187,6 +188,7 @@ def _write_sequence(ctx, folders: list[Path], names: list[Path], frames_iter, wh
     """Write (path, bytes) pairs all-or-nothing, then say if older frames of the sequence remain."""
     for folder in folders:
         encode.prepare_folder(folder, what)
+        sweep(folder)  # temporary files of writers that were killed
     files = images.AtomicFiles()
     try:
         for path, data in frames_iter:
