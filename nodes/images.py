@@ -139,17 +139,24 @@ def decode_image(path: Path) -> np.ndarray:
     return img
 
 
-def to_rgb8(img: np.ndarray) -> tuple[np.ndarray, set]:
-    """An 8-bit RGB frame from whatever was decoded; returns it and the conversions made."""
+def to_rgb8(img: np.ndarray, path: Path | str = "the image") -> tuple[np.ndarray, set]:
+    """An 8-bit RGB frame from whatever was decoded; returns it and the conversions made.
+
+    16-bit: 0..65535 scaled to 0..255. Float (16, 32 or 64-bit): 0.0..1.0 scaled
+    to 0..255, below 0 and NaN become 0, above 1 becomes 255. Signed integer
+    images (int8/int16/int32 TIFF) have no agreed black and white, so they are
+    refused with the file named.
+    """
     done = set()
     if img.dtype == np.uint16:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         done.add("16-bit")
-    elif img.dtype in (np.float32, np.float64):
-        img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = np.clip(np.rint(np.nan_to_num(img.astype(np.float64), nan=0.0) * 255.0), 0, 255).astype(np.uint8)
         done.add("float")
     elif img.dtype != np.uint8:
-        raise ValueError(f"{img.dtype} images are not read")
+        raise BadInput(f"image {path} holds {img.dtype} samples (signed integers), which have no agreed black "
+                       f"and white; save it as 8 or 16-bit unsigned, or as float (0..1)")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
         done.add("gray")
@@ -171,8 +178,11 @@ def image_header(path: Path) -> tuple[int, int, str]:
     try:
         with Image.open(path) as im:
             return im.width, im.height, im.mode
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadInput(f"cannot read image {path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        pass
+    # Pillow opens no multi-channel float or signed TIFF; OpenCV decodes them.
+    img = decode_image(path)
+    return img.shape[1], img.shape[0], str(img.dtype)
 
 
 class ImageReader:
@@ -191,7 +201,7 @@ class ImageReader:
     def read(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, self.height, self.width, 3), dtype=np.uint8)
         for k, f in enumerate(self.files[start:stop]):
-            img, _ = to_rgb8(decode_image(f))
+            img, _ = to_rgb8(decode_image(f), f)
             if img.shape[:2] != (self.height, self.width):
                 raise BadInput(f"image {f} is {img.shape[1]}x{img.shape[0]} but the sequence is "
                                f"{self.width}x{self.height}; every frame must have one size")

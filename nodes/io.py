@@ -71,6 +71,9 @@ def read_video(ctx, path, first, last, scale):
     width, height = _scaled_size(index.width, index.height, scale)
     reader = video.VideoReader(path, before, sha, first, count, width, height, scale, index=index)
     content = digest("video", video.DECODE_VERSION, sha, index.stream, first, scale)
+    if index.expected and index.expected > index.count + 1:
+        ctx.note(f"warning: {path.name} declares {index.expected} frames but only {index.count} could be read; "
+                 f"the file is probably cut short")
     if index.rotation:
         ctx.note(f"{path.name} asks players to rotate it by {index.rotation} degrees; frames are kept as coded "
                  f"(unrotated) and WriteVideo passes the same rotation on")
@@ -96,7 +99,7 @@ def read_images(ctx, path, first, last, fps):
     files = images.find_sequence(path)
     first, count = images.pick_range(len(files), first, last, str(path))
     files = files[first:first + count]
-    img, conversions = images.to_rgb8(images.decode_image(files[0]))
+    img, conversions = images.to_rgb8(images.decode_image(files[0]), files[0])
     height, width = img.shape[:2]
     stats = images.files_stat(files)
     for i, f in enumerate(files[1:], 1):

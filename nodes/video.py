@@ -81,6 +81,7 @@ class VideoIndex:
     pts: list  # presentation timestamps in display order, one per frame; None when unknown
     keys: list  # positions of the frames a decoder can start at, ascending
     rotation: int = 0
+    expected: int | None = None  # the frame count the file declares, when it declares one
 
     @property
     def count(self) -> int:
@@ -135,6 +136,7 @@ def index_video(path: Path) -> VideoIndex:
             raise BadInput(f"{path} is damaged: reading it failed after {len(pts)} frames ({exc})") from None
         width, height, stream_index = stream.codec_context.width, stream.codec_context.height, stream.index
         guesses = [r for r in (stream.guessed_rate, stream.average_rate, stream.base_rate) if r]
+        expected = declared_frames(container, stream, guesses)
     finally:
         container.close()
     if not pts:
@@ -148,8 +150,21 @@ def index_video(path: Path) -> VideoIndex:
     fps = _frame_rate(path, pts, tb, guesses)
     index = VideoIndex(stream_index, width, height, fps, tb, pts, keys)
     if not _tail_matches(path, index):
-        return _index_by_decoding(path, guesses)
+        index = _index_by_decoding(path, guesses)
+    index.expected = expected
     return index
+
+
+def declared_frames(container, stream, guesses: list) -> int | None:
+    """How many frames the file says it holds (its header, or its duration at its rate), if it says."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = guesses[0] if guesses else None
+    if stream.duration and stream.time_base and rate:
+        return int(round(float(stream.duration * stream.time_base * rate)))
+    if container.duration and rate:
+        return int(round(container.duration / 1_000_000 * float(rate)))
+    return None
 
 
 def frame_rotation(frame) -> int:
@@ -183,6 +198,14 @@ def _frame_rate(path: Path, pts: list, tb: Fraction, guesses: list) -> Fraction:
     # Frames whose spacing is off by half a frame or more mean dropped or held
     # frames: frame index no longer tells time, and audio would drift.
     frame = 1 / float(fps)
+    # A step of a hundred frames or more is no frame rate at all: damaged timestamps.
+    wild = steps * tick > 100 * frame
+    if wild.any():
+        first = int(np.argmax(wild))
+        raise BadInput(
+            f"{path} has damaged timestamps: frame {first + 1} is stamped {steps[first] * tick:.1f} s after frame "
+            f"{first} in a {float(fps):.3g} fps stream; rewrite them with e.g. "
+            f"ffmpeg -fflags +genpts -i IN -map 0 -c copy OUT, or re-encode the file")
     off = np.abs(steps * tick - frame) > max(0.5 * frame, tick)
     if off.any():
         first = int(np.argmax(off))
