@@ -85,8 +85,8 @@ def read_video(ctx, path, first, last, scale):
 # ---------------------------------------------------------------- ReadImages
 
 @node("ReadImages", category="io", version=1,
-      doc="Read an image sequence (PNG, JPEG, TIFF) as frames. 16-bit and float images are converted to "
-          "8-bit, grey to RGB; alpha is dropped.",
+      doc="Read an image sequence (PNG, JPEG, TIFF) as frames. 16-bit (0..65535) and float (0..1) images are "
+          "converted to 8-bit, grey to RGB; alpha is dropped; signed-integer images are refused.",
       outputs=[Output("frames", "Frames")],
       params=[Param("path", "path", "", io="read", kind="pattern",
                     doc="a pattern like shot.%04d.png or shot.####.png, or a folder holding one numbered sequence"),
