@@ -107,6 +107,11 @@ def files_sha256(files: list[Path], what: str = "image") -> str:
             data = f.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {what} file {f}: {exc.strerror}") from None
+        if f.suffix.lower() == ".png" and b"IEND" not in data[-1024:]:
+            # Caught here, while the bytes are read anyway: decoded later, by a node downstream,
+            # the damage would be blamed on that node.
+            raise BadInput(f"{what} file {f} is cut short (its PNG end marker is missing); "
+                           f"write it again or replace it")
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()

@@ -180,7 +180,16 @@ def _frame_rate(path: Path, pts: list, tb: Fraction, guesses: list) -> Fraction:
     if len(pts) < 2:
         return Fraction(guesses[0]) if guesses else Fraction(25)
     steps = np.diff(np.asarray(pts, dtype=np.int64))
-    median = float(np.median(steps)) * float(tb)
+    typical = float(np.median(steps))
+    # A gap of a hundred typical frames or more is no frame rate at all: damaged timestamps.
+    wild = steps > 100 * typical
+    if typical > 0 and wild.any():
+        first = int(np.argmax(wild))
+        raise BadInput(
+            f"{path} has damaged timestamps: frame {first + 1} is stamped {steps[first] * float(tb):.1f} s after "
+            f"frame {first}, where frames are {typical * float(tb) * 1000:.1f} ms apart; re-encode it with new "
+            f"timestamps (ffmpeg's setpts=N/FRAME_RATE/TB filter makes them from the frame numbers)")
+    median = typical * float(tb)
     mean = (pts[-1] - pts[0]) * tb / (len(pts) - 1)
     tick = float(tb)
     fps = None
@@ -198,14 +207,6 @@ def _frame_rate(path: Path, pts: list, tb: Fraction, guesses: list) -> Fraction:
     # Frames whose spacing is off by half a frame or more mean dropped or held
     # frames: frame index no longer tells time, and audio would drift.
     frame = 1 / float(fps)
-    # A step of a hundred frames or more is no frame rate at all: damaged timestamps.
-    wild = steps * tick > 100 * frame
-    if wild.any():
-        first = int(np.argmax(wild))
-        raise BadInput(
-            f"{path} has damaged timestamps: frame {first + 1} is stamped {steps[first] * tick:.1f} s after frame "
-            f"{first} in a {float(fps):.3g} fps stream; rewrite them with e.g. "
-            f"ffmpeg -fflags +genpts -i IN -map 0 -c copy OUT, or re-encode the file")
     off = np.abs(steps * tick - frame) > max(0.5 * frame, tick)
     if off.any():
         first = int(np.argmax(off))

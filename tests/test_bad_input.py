@@ -39,6 +39,21 @@ def _video(path: Path, frames: int = N) -> None:
             out.mux(pkt)
 
 
+def _damage_timestamps(src: Path, dst: Path) -> None:
+    """A remux where one packet's timestamp has a flipped high byte, as on a damaged disk."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for k, pkt in enumerate(inp.demux(inp.streams.video[0])):
+            if pkt.dts is None:
+                continue
+            if k == 3:
+                pkt.pts += 1 << 24
+            pkt.stream = stream
+            out.mux(pkt)
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
@@ -57,6 +72,11 @@ def inputs(tmp_path_factory):
     for i in range(N):
         data = (root / "masks" / f"{i:05d}.png").read_bytes()
         (root / "cutmask" / f"{i:05d}.png").write_bytes(data[: len(data) // 2] if i == 3 else data)
+    (root / "cutframes").mkdir()
+    for i in range(N):
+        data = (root / "frames" / f"{i:05d}.png").read_bytes()
+        (root / "cutframes" / f"{i:05d}.png").write_bytes(data[: len(data) // 2] if i == 4 else data)
+    _damage_timestamps(root / "clip.mp4", root / "badpts.mkv")
     (root / "text.pth").write_text("not a checkpoint\n")
     (root / "garbage.safetensors").write_bytes(np.random.default_rng(0).bytes(3000))
     os.mkfifo(root / "fifo.mp4")
@@ -146,6 +166,11 @@ CASES = {
                 "grow": {"type": "DilateMask", "inputs": {"masks": "masks.masks"}, "params": {"radius": 2}},
                 "write": {"type": "WriteMasks", "inputs": {"masks": "grow.masks"}, "params": {"path": "OUT/m"}}}),
         [], ["node 'masks' (ReadMasks)", "00003.png"]),
+    "a frame PNG cut in half": (
+        _graph(_read_write({"path": "IN/cutframes"}, read_type="ReadImages")),
+        [], ["node 'read' (ReadImages)", "00004.png", "cut short"]),
+    "damaged timestamps": (
+        _graph(_read_write({"path": "IN/badpts.mkv"})), [], ["node 'read'", "badpts.mkv", "damaged timestamps"]),
     "a text file as a checkpoint": (
         _graph({"read": {"type": "ReadVideo", "params": {"path": "IN/clip.mp4"}},
                 "masks": {"type": "ReadMasks", "params": {"path": "IN/masks"}},
