@@ -145,7 +145,7 @@ def cmd_run(args) -> int:
 
 
 
-def _open_cache(args):
+def _open_cache(args, writable: bool = True):
     """The cache the options name, or None after saying why it cannot be used (found before anything runs)."""
     from .cache import Cache
 
@@ -159,7 +159,7 @@ def _open_cache(args):
         _err(f"--cache-dir: cannot use {where} as the cache folder ({exc.strerror or exc}); "
              f"point --cache-dir at a writable folder")
         return None
-    if not os.access(cache.tmp_dir, os.W_OK):
+    if writable and not os.access(cache.tmp_dir, os.W_OK):
         _err(f"--cache-dir: the cache folder {cache.root} is not writable; point --cache-dir at a writable folder")
         return None
     return cache
@@ -237,7 +237,7 @@ def cmd_describe(args) -> int:
 def cmd_cache(args) -> int:
     from .cache import human_bytes
 
-    cache = _open_cache(args)
+    cache = _open_cache(args, writable=args.action == "clear")
     if cache is None:
         return EXIT_BAD_INPUT
     if args.action == "clear":
