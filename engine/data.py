@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .memory import keep_large_arrays_out_of_the_heap
+
 CHUNK_BYTES = 32 * 1024 * 1024  # target size of one chunk file
 
 
@@ -213,6 +215,7 @@ class ClipWriter:
     """Appends frames to chunk files in a folder and hashes them as it goes."""
 
     def __init__(self, folder: Path, frame_shape: tuple, compressed: bool, make: Callable[..., Clip], header: dict):
+        keep_large_arrays_out_of_the_heap()  # or the heap grows with clip length
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.frame_shape, self.compressed, self._make = tuple(frame_shape), compressed, make
