@@ -365,10 +365,11 @@ class Graph:
         out = nt.defaults()
         out.update(spec.params)
         for p in nt.params:
-            # The value validate accepted, as validate converts it (4.0 for an int param is 4).
-            value, err = p.validate(out[p.name]) if out.get(p.name) is not None else (out.get(p.name), None)
-            if not err:
-                out[p.name] = value
+            if out.get(p.name) is not None:
+                # The value as validate converts it (4.0 for an int param is 4), so run sees what validate saw.
+                converted, err = p.validate(out[p.name])
+                if not err:
+                    out[p.name] = converted
             if p.type == "path" and out.get(p.name):
                 out[p.name] = self.resolve_path(out[p.name])
         return out
