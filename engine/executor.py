@@ -375,7 +375,8 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
         rep.status = "failed"
         rep.exit_code = 2 if isinstance(exc, BadInput) else 1
         if is_disk_full(exc):
-            where = f" while writing {exc.filename}" if exc.filename else ""
+            # Outputs report their own full disk; what reaches here was written to the cache.
+            where = f" while writing {exc.filename or cache.root}"
             exc = BadInput(f"the disk is full{where}; free some space or point --cache-dir at a larger disk "
                            f"(nothing half-written is kept)")
             rep.exit_code = 2
