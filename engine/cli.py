@@ -127,8 +127,13 @@ def cmd_run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, old)
         printer.close()
+    report_failed = False
     if args.report:
-        write_text_atomic(args.report, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
+        try:
+            write_text_atomic(args.report, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
+        except OSError as exc:  # checked before the run; the disk can still fill up during it
+            _err(f"--report {args.report}: cannot write it ({exc.strerror or exc}); the run itself finished")
+            report_failed = True
     for rep in result.failed:
         _err(f"error: {rep.error}")
         if args.debug and rep.traceback:
@@ -140,7 +145,7 @@ def cmd_run(args) -> int:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _err(f"{len(result.nodes)} nodes: {summary} in {result.seconds:.2f}s")
-    return result.exit_code()
+    return result.exit_code() or (EXIT_BAD_INPUT if report_failed else EXIT_OK)
 
 
 

@@ -29,9 +29,10 @@ def _can_mount_tmpfs(tmp_path: Path) -> bool:
                           capture_output=True).returncode == 0
 
 
-def _run_on_small_disk(disk: Path, size: str, args: list) -> subprocess.CompletedProcess:
+def _run_on_small_disk(disk: Path, size: str, args: list, full: bool = False) -> subprocess.CompletedProcess:
     disk.mkdir(exist_ok=True)
-    script = (f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(disk))} && "
+    fill = f"(dd if=/dev/zero of={shlex.quote(str(disk / 'filler'))} bs=4k 2>/dev/null; true) && " if full else ""
+    script = (f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(disk))} && {fill}"
               f"{shlex.join(map(str, cli_command(*args)))}; rc=$?; "
               # What the run left on the small disk, listed before the namespace (and the tmpfs) goes.
               f"find {shlex.quote(str(disk))} -mindepth 1 > {shlex.quote(str(disk.parent / 'left.txt'))}; exit $rc")
@@ -97,3 +98,17 @@ def test_the_cache_on_a_full_disk(tmp_path, frames):
     left = (tmp_path / "left.txt").read_text().split()
     assert [p for p in left if "/cache/tmp/" in p] == [], "an entry in progress was left behind"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_report_on_a_full_disk(tmp_path, frames):
+    disk = tmp_path / "disk"
+    g = _graph(tmp_path, {"read": {"type": "ReadImages", "params": {"path": str(frames)}},
+                          "write": {"type": "WriteImages", "inputs": {"frames": "read.frames"},
+                                    "params": {"path": str(tmp_path / "out")}}})
+    proc = _run_on_small_disk(disk, "64k", ["run", g, "--cache-dir", tmp_path / "cache", "--report", disk / "r.json"],
+                              full=True)
+    assert proc.returncode == 2, proc.stderr
+    assert f"--report {disk / 'r.json'}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    left = (tmp_path / "left.txt").read_text().split()
+    assert left == [str(disk / "filler")], left
+    assert len(list((tmp_path / "out").glob("*.png"))) == 40  # the run itself finished
