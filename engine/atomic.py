@@ -32,6 +32,9 @@ FOREIGN_AGE = 24 * 3600
 TAG = r"(?P<host>[A-Za-z0-9_-]+)\+(?P<pid>\d+)\+[0-9a-f]{8}"
 # Hidden temporary output files: `.NAME.TAG.partial.EXT` (this program's own pattern).
 PARTIAL_FILE = re.compile(rf"\..+\.{TAG}\.partial(\.[^.]*)?")
+# Names earlier versions gave them, without a host: `.NAME.PID-RAND.partial.EXT` (videos) and
+# `.NAME.EXT.RAND.partial` (image files, no pid at all). Swept as this host's, or by age.
+LEGACY_PARTIAL_FILE = re.compile(r"\..+\.(?:(?P<pid>\d+)-[0-9a-f]{8}\.partial(\.[^.]*)?|[0-9a-f]{8}\.partial)")
 
 
 def host_name() -> str:
@@ -60,7 +63,10 @@ def pid_alive(pid: int) -> bool:
 
 def is_leftover(match: re.Match, path: Path, now: float | None = None) -> bool:
     """Whether the writer named by a tag match is gone: dead here, or long silent elsewhere."""
-    if match.group("host") == host_name():
+    host = match.groupdict().get("host")
+    if host is None and match.groupdict().get("pid") is None:
+        host = ""  # no writer recorded: only its age can tell
+    if host is None or host == host_name():
         pid = int(match.group("pid"))
         return pid != os.getpid() and not pid_alive(pid)
     try:
@@ -79,6 +85,8 @@ def sweep(folder: Path, pattern: re.Pattern = PARTIAL_FILE) -> int:
         return 0
     for entry in entries:
         m = pattern.fullmatch(entry.name)
+        if m is None and pattern is PARTIAL_FILE:
+            m = LEGACY_PARTIAL_FILE.fullmatch(entry.name)
         if m is None or not is_leftover(m, Path(entry.path)):
             continue
         try:

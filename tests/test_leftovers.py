@@ -142,3 +142,15 @@ def test_no_stray_files_beside_outputs_after_a_killed_run_and_a_complete_one(tmp
     expected = [f"{i:05d}.png" for i in range(120)] if writer == "WriteImages" else ["clean.mp4"]
     assert names == expected
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+
+
+def test_sweep_knows_the_names_earlier_versions_gave_temp_files(tmp_path):
+    dead_video = tmp_path / f".clean.{_dead_pid()}-0123abcd.partial.mp4"
+    live_video = tmp_path / f".clean.{os.getpid()}-0123abcd.partial.mp4"
+    fresh_image = tmp_path / ".00001.png.0123abcd.partial"
+    old_image = tmp_path / ".00002.png.0123abcd.partial"
+    for p in (dead_video, live_video, fresh_image, old_image):
+        p.write_bytes(b"x")
+    _aged(old_image, FOREIGN_AGE + 60)
+    assert sweep(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live_video.name, fresh_image.name])
