@@ -29,10 +29,12 @@ def _can_mount_tmpfs(tmp_path: Path) -> bool:
                           capture_output=True).returncode == 0
 
 
-def _run_on_small_disk(disk: Path, size: str, args: list, full: bool = False) -> subprocess.CompletedProcess:
+def _run_on_small_disk(disk: Path, size: str, args: list, full: bool = False,
+                       read_only: bool = False) -> subprocess.CompletedProcess:
     disk.mkdir(exist_ok=True)
     fill = f"(dd if=/dev/zero of={shlex.quote(str(disk / 'filler'))} bs=4k 2>/dev/null; true) && " if full else ""
-    script = (f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(disk))} && {fill}"
+    remount = f"mount -o remount,ro {shlex.quote(str(disk))} && " if read_only else ""
+    script = (f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(disk))} && {fill}{remount}"
               f"{shlex.join(map(str, cli_command(*args)))}; rc=$?; "
               # What the run left on the small disk, listed before the namespace (and the tmpfs) goes.
               f"find {shlex.quote(str(disk))} -mindepth 1 > {shlex.quote(str(disk.parent / 'left.txt'))}; exit $rc")
@@ -112,3 +114,14 @@ def test_a_report_on_a_full_disk(tmp_path, frames):
     left = (tmp_path / "left.txt").read_text().split()
     assert left == [str(disk / "filler")], left
     assert len(list((tmp_path / "out").glob("*.png"))) == 40  # the run itself finished
+
+
+def test_a_cache_on_a_read_only_disk_is_refused_before_anything_runs(tmp_path, frames):
+    disk = tmp_path / "disk"
+    g = _graph(tmp_path, {"read": {"type": "ReadImages", "params": {"path": str(frames)}},
+                          "write": {"type": "WriteImages", "inputs": {"frames": "read.frames"},
+                                    "params": {"path": str(tmp_path / "out")}}})
+    proc = _run_on_small_disk(disk, "64k", ["run", g, "--cache-dir", disk / "cache"], read_only=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "--cache-dir" in proc.stderr and str(disk / "cache") in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
