@@ -17,6 +17,7 @@ instead of seeking back and forth.
 from __future__ import annotations
 
 import bisect
+import shlex
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -213,7 +214,8 @@ def _frame_rate(path: Path, pts: list, tb: Fraction, guesses: list) -> Fraction:
         raise BadInput(
             f"{path} has a variable frame rate (frame {first + 1} comes {steps[first] * tick * 1000:.1f} ms after "
             f"frame {first}, expected {frame * 1000:.1f} ms); conform it to a constant rate first, e.g. "
-            f"ffmpeg -i IN -fps_mode cfr -r {fps.numerator}/{fps.denominator} -c:a copy OUT")
+            f"ffmpeg -i {shlex.quote(str(path))} -fps_mode cfr -r {fps.numerator}/{fps.denominator} -c:a copy "
+            f"{shlex.quote(str(path.with_name(path.stem + '_cfr' + path.suffix)))}")
     return fps
 
 
