@@ -187,7 +187,6 @@ def cmd_batch(args) -> int:
     import signal
 
     from ..engine.atomic import write_text_atomic
-    from ..engine.cache import Cache
     from ..engine.devices import check_device_spec
     from ..engine.graph import Graph
     from .batch_progress import BatchProgress
@@ -202,11 +201,6 @@ def cmd_batch(args) -> int:
         return EXIT_BAD_INPUT
     if args.jobs < 1:
         err(f"--jobs {args.jobs}: give at least 1 shot at a time")
-        return EXIT_BAD_INPUT
-    try:
-        Cache(args.cache_dir, args.cache_size)
-    except ValueError as exc:
-        err(f"--cache-size: {exc}")
         return EXIT_BAD_INPUT
     if args.ckpt_dir:
         from ..engine.checkpoints import set_ckpt_dir
