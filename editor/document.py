@@ -383,6 +383,22 @@ class GraphDocument(QObject):
 
         self.view.push_undo(Delegate_Command(self.view, f"set {node.node_id}.{name}", undo, redo))
 
+    def edit_params(self, node: EngineNode, values: dict, text: str) -> None:
+        """Several params of one node changed together (a prompt drawn on the viewer): one undoable step."""
+        before = {name: (name in node.params, node.params.get(name)) for name in values}
+
+        def redo():
+            for name, value in values.items():
+                node.apply_param(name, copy.deepcopy(value))
+            self._after_param_change(node)
+
+        def undo():
+            for name, (had, old) in before.items():
+                node.restore_param(name, had, copy.deepcopy(old))
+            self._after_param_change(node)
+
+        self.view.push_undo(Delegate_Command(self.view, text, undo, redo))
+
     def _after_param_change(self, node: EngineNode) -> None:
         item = self.item(node)
         if item is not None and item.main_widget is not None:

@@ -18,6 +18,7 @@ from ..engine.graph import Graph
 from .document import GraphDocument
 from .nodes_from_registry import node_classes
 from .node_body import NodeState
+from .prompting import PromptController
 from .results import ValueSource
 from .runner import RunController
 from .viewer import ViewerPanel
@@ -29,7 +30,11 @@ Select: click; drag a rubber band for several. Delete removes them. Ctrl+Z / Ctr
 Move the view: drag with the right mouse button; Ctrl+wheel zooms. Home fits the graph in view; Ctrl+L lays it out.
 Params: edit them on the node; hover a param for its doc, range and default.
 Run: F5 runs the graph in the background; only nodes whose inputs or params changed run again. Shift+F5 cancels.
-Viewer: select a node to see its output; pick the frame with the slider. Masks are drawn over their frames.
+Viewer: select a node to see its output; pick the frame on the timeline (Left/Right step, Up/Down keyframes,
+Space plays). Masks are drawn over their frames. Wheel zooms to the cursor; middle-drag or Space+drag pans.
+Prompt on the viewer: C click the object (Shift-click or right-click: negative), B drag a box, D delete the
+nearest prompt, X clear the frame, 1-9 or N pick the object. Prompts go to the selected PointPrompt/BoxPrompt,
+else to the one feeding the viewed chain's SegmentSAM (added if there is none); SAM's mask shows at once.
 Copy / paste (Ctrl+C / Ctrl+V) carry nodes as graph JSON. F2 renames the selected node.
 Save (Ctrl+S) writes the graph file that `inpainterz run` runs unchanged."""
 LOG_COLOURS = {"error": "#e0524a", "warning": "#f0b429", "note": "#3fb8c9", "info": "#c8d0d8", "ok": "#43c46b"}
@@ -61,6 +66,7 @@ class EditorWindow(QMainWindow):
 
         self._build_docks()
         self._build_actions()
+        self.prompting = PromptController(self)
         self.statusBar().showMessage("ready")
         self._tick = QTimer(self)
         self._tick.setInterval(250)
@@ -186,6 +192,7 @@ class EditorWindow(QMainWindow):
         self.states = {}
         self.result = None
         self._edits += 1
+        self.prompting.document_changed()
         self.viewer.show_node(None, [], None)
         self._update_title()
 
@@ -294,6 +301,7 @@ class EditorWindow(QMainWindow):
         if self.runner.is_running():
             self.runner.cancel()
             self.runner.wait(10)
+        self.prompting.close()
         event.accept()
 
     # ------------------------------------------------------------ view helpers
@@ -447,6 +455,7 @@ class EditorWindow(QMainWindow):
     def _on_event(self, ev) -> None:
         if self._stale():
             return
+        self.prompting.on_event(ev)
         old = self.states.get(ev.node, NodeState())
         if ev.kind == "queued":
             self.set_state(ev.node, NodeState("queued"))
@@ -504,6 +513,7 @@ class EditorWindow(QMainWindow):
         self.log(line, kind)
         self.run_label.setText(line)
         self.statusBar().showMessage(line, 10000)
+        self.prompting.run_finished()
         self._refresh_viewer()
 
     def _on_rejected(self, lines: list) -> None:

@@ -33,7 +33,11 @@ ENGINE_KEY_VERSION = 1
 
 @dataclass
 class Event:
-    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note."""
+    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note, frame.
+
+    A "frame" event says a node has finished output frame `frame`, with that
+    frame's data in `value` (a viewer shows it before the node is done).
+    """
 
     kind: str
     node: str
@@ -41,6 +45,8 @@ class Event:
     fraction: float | None = None
     message: str | None = None
     seconds: float | None = None
+    frame: int | None = None
+    value: Any = None
 
 
 @dataclass
@@ -127,6 +133,10 @@ class Context:
         if note or now - self._last_emit > 0.1 or fraction >= 1.0 and self._last_fraction < 1.0:
             self._last_emit, self._last_fraction = now, fraction
             self._emit(Event("running", self.node_id, self.type_id, max(0.0, min(1.0, float(fraction))), note))
+
+    def frame_done(self, index: int, value=None) -> None:
+        """Publish a finished output frame (its index, and its data for a viewer); costs nothing unwatched."""
+        self._emit(Event("frame", self.node_id, self.type_id, frame=int(index), value=value))
 
     def note(self, message: str) -> None:
         self._report.notes.append(message)

@@ -17,7 +17,7 @@ class PlainProgress:
         self._last: dict[str, float] = {}
 
     def __call__(self, ev: Event) -> None:
-        if ev.kind == "queued":
+        if ev.kind in ("queued", "frame"):  # a finished frame is for viewers, not for the log
             return
         if ev.kind == "running":
             now = time.monotonic()
@@ -54,7 +54,7 @@ class BarProgress:
         self._last_draw = 0.0
 
     def __call__(self, ev: Event) -> None:
-        if ev.kind == "queued":
+        if ev.kind in ("queued", "frame"):  # a finished frame is for viewers, not for the log
             return
         if ev.kind == "running":
             self.started.setdefault(ev.node, time.monotonic())

@@ -226,5 +226,6 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
                 else:
                     label = ctx.models.run(tracker.step, frame, t, keys.get(t), keep=(net,))
                 out.append(label)
+                ctx.frame_done(t, label)
                 ctx.progress((t + 1) / n)
     return {"masks": out.close()}
