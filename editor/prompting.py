@@ -10,6 +10,7 @@ in the viewer and on the timeline.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -61,7 +62,6 @@ class PromptController(QObject):
         self.viewer.prompt_delete.connect(self.delete_nearest)
         self.viewer.prompt_clear.connect(self.clear_frame)
         self.viewer.frame_changed.connect(self._frame_changed)
-        self.viewer.undo_requested.connect(self._undo)
         self.preview_ready.connect(self._preview_ready, Qt.QueuedConnection)
         self.preview_progress.connect(self._preview_progress, Qt.QueuedConnection)
         self.preview_failed.connect(self._preview_failed, Qt.QueuedConnection)
@@ -103,15 +103,28 @@ class PromptController(QObject):
         self._sources_started.add(key)
         cache = self.window.cache
 
+        # Only the source and what it reads: problems elsewhere (a checkpoint not fetched yet) must not stop it.
+        import networkx as nx
+
+        from ..engine.graph import Graph
+
+        part = Graph(registry=graph.registry, base_dir=graph.base_dir)
+        part.path = graph.path
+        for nid in nx.ancestors(graph.dag(), node_id) | {node_id}:
+            part.nodes[nid] = graph.nodes[nid]
+
         def work():
             from ..engine.executor import run_graph
 
             try:
-                result = run_graph(graph, targets=[node_id], cache=cache)
-            except InpainterzError:
+                result = run_graph(part, targets=[node_id], cache=cache)
+            except InpainterzError as exc:
+                self.preview_failed.emit(f"cannot read the frames of {node_id}: {exc}")
                 return
             if result.ok:
                 self.source_ready.emit(node_id)
+            else:
+                self.preview_failed.emit("; ".join(r.error or r.status for r in result.failed) or "cancelled")
 
         threading.Thread(target=work, name="inpainterz-frames-source", daemon=True).start()
 
@@ -140,10 +153,7 @@ class PromptController(QObject):
         got = self.previews.get(frame)
         if got is not None and got[0] == self._state(layer.points, layer.boxes):
             layer.labels = got[1]
-        names = {oid: "" for oid in self._known_objects(graph, nodes)}
-        if self.viewer.last_picture is not None:
-            names.update({oid: names.get(oid, "") for oid in self.viewer.last_picture.objects})
-        self.viewer.set_objects(names)
+        layer.objects = self._known_objects(graph, nodes)
         return layer
 
     def _known_objects(self, graph, nodes: dict) -> set[int]:
@@ -188,6 +198,12 @@ class PromptController(QObject):
         self.previews.clear()
         self.live.clear()
         self._sources_started.clear()
+        self.window.doc.params_edited.connect(self._params_edited)
+
+    def _params_edited(self, node) -> None:
+        """Any change of a prompt node's params (drawn, typed, undone) asks SAM again for the frame on screen."""
+        if node.type_id in pt.TYPE_KIND:
+            self.request_preview(self.viewer.frame)
 
     # ------------------------------------------------------------ edits
 
@@ -237,15 +253,17 @@ class PromptController(QObject):
         oid = self.viewer.object_id()
         self.viewer.pick_object(oid)
         sign = "" if positive else "negative "
-        if self._edit("points", f"{sign}click on frame {frame}",
-                      lambda p: pt.add_point(p, frame, px[0], px[1], positive, oid)):
-            self.request_preview(frame)
+        self._edit("points", f"{sign}click on frame {frame}",
+                   lambda p: pt.add_point(p, frame, px[0], px[1], positive, oid))
 
     def add_box(self, frame: int, x0: float, y0: float, x1: float, y1: float) -> None:
+        # The box covers the pixels from the one pressed to the one released, both included.
+        w, h = self.viewer.canvas.clip_size
+        x0, y0 = max(0, math.floor(min(x0, x1))), max(0, math.floor(min(y0, y1)))
+        x1, y1 = min(w, math.floor(max(x0, x1)) + 1), min(h, math.floor(max(y0, y1)) + 1)
         oid = self.viewer.object_id()
         self.viewer.pick_object(oid)
-        if self._edit("boxes", f"box on frame {frame}", lambda p: pt.add_box(p, frame, (x0, y0, x1, y1), oid)):
-            self.request_preview(frame)
+        self._edit("boxes", f"box on frame {frame}", lambda p: pt.add_box(p, frame, (x0, y0, x1, y1), oid))
 
     def delete_nearest(self, frame: int, x: float, y: float) -> None:
         graph = self._graph()
@@ -259,7 +277,6 @@ class PromptController(QObject):
         values = pt.without_row(dict(node.params), kind, frame, index)
         if values:
             self.window.doc.edit_params(node, values, f"delete a prompt on frame {frame}")
-        self.request_preview(frame)
 
     def clear_frame(self, frame: int) -> None:
         graph = self._graph()
@@ -274,12 +291,6 @@ class PromptController(QObject):
                     self.window.doc.edit_params(node, values, f"clear {nid} on frame {frame}")
         finally:
             stack.endMacro()
-        self.request_preview(frame)
-
-    def _undo(self, redo: bool) -> None:
-        stack = self.window.doc.view._undo_stack
-        stack.redo() if redo else stack.undo()
-        self.request_preview(self.viewer.frame)
 
     # ------------------------------------------------------------ the instant mask
 

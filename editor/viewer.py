@@ -50,6 +50,7 @@ class PromptLayer:
     backdrop: np.ndarray | None = None  # the frame itself, when the viewed node has nothing to show
     count: int = 0  # frames in the chain's clip
     keyframes: set = field(default_factory=set)
+    objects: set = field(default_factory=set)  # object ids the chain's prompts name
 
 
 class FrameCanvas(QWidget):
@@ -217,7 +218,6 @@ class ViewerPanel(QWidget):
     prompt_delete = Signal(int, float, float)
     prompt_clear = Signal(int)
     frame_changed = Signal(int)
-    undo_requested = Signal(bool)  # True: redo
 
     def __init__(self):
         super().__init__()
@@ -231,6 +231,8 @@ class ViewerPanel(QWidget):
         self.live_source = None  # callable(node id) -> the frames a running node has finished, or None
         self.hidden: set[int] = set()
         self._object_names: dict[int, str] = {}
+        self._picked: set[int] = set()
+        self._seen: set[int] = set()  # object ids met on any frame of the viewed node
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -331,9 +333,6 @@ class ViewerPanel(QWidget):
         key("Up", lambda: self.timeline.jump_key(-1))
         key("Down", lambda: self.timeline.jump_key(+1))
         key("Space", self.timeline.toggle_play)
-        key(QKeySequence.Undo, lambda: self.undo_requested.emit(False))
-        key(QKeySequence.Redo, lambda: self.undo_requested.emit(True))
-        key("Ctrl+Y", lambda: self.undo_requested.emit(True))
 
     # ---------------------------------------------------------------- tools and objects
 
@@ -344,6 +343,7 @@ class ViewerPanel(QWidget):
     def set_objects(self, names: dict[int, str]) -> None:
         """Offer these objects {id: name} in the picker and the visibility list, plus "new object"."""
         keep = self.object_id()
+        names = {**{oid: "" for oid in self._picked}, **names}  # ids picked by number stay on offer
         if names == self._object_names and self.object_box.count():
             return
         self._object_names = dict(names)
@@ -375,7 +375,7 @@ class ViewerPanel(QWidget):
     def pick_object(self, oid: int) -> None:
         index = self.object_box.findData(oid)
         if index < 0 and oid != NEW_OBJECT:
-            self._object_names[oid] = ""  # a new id typed by number
+            self._picked.add(oid)  # a new id picked by number
             self.set_objects(dict(self._object_names))
             index = self.object_box.findData(oid)
         self.object_box.setCurrentIndex(index if index >= 0 else self.object_box.count() - 1)
@@ -406,6 +406,8 @@ class ViewerPanel(QWidget):
         """Point the viewer at a node's outputs [(name, type)] read from `source` (a ValueSource)."""
         changed = node_id != self.node_id
         self.node_id, self.outputs, self.source = node_id, outputs, source
+        if changed:
+            self._seen = set()
         keep = self.output_box.currentText()
         self.output_box.blockSignals(True)
         self.output_box.clear()
@@ -471,6 +473,8 @@ class ViewerPanel(QWidget):
             if image is not None:
                 image = self._draw_layer(image, layer)
         self.keyframes = sorted(keys)
+        self._seen |= set(pic.objects if pic is not None else ()) | (layer.objects if layer is not None else set())
+        self.set_objects({oid: self._object_names.get(oid, "") for oid in self._seen})
         self.timeline.set_count(count)
         rendered = self.rendered_source(self.node_id, pic.count if pic is not None else 0) \
             if self.rendered_source is not None and self.node_id else set()

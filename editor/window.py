@@ -185,6 +185,8 @@ class EditorWindow(QMainWindow):
         doc.view._undo_stack.indexChanged.connect(lambda _: self._update_title())
         if old is not None:
             self.session_gui.core_session.delete_flow(old.flow)
+            for sc in old.view.findChildren(QShortcut):  # window-wide keys of a closed graph would clash
+                sc.setEnabled(False)
         self.node_list.update_list(self.session_gui.core_session.nodes)
         self.node_list.make_pack_hier()
         self.node_list.pack_tree.expandAll()
