@@ -80,6 +80,7 @@ def main(graph_path=None, screenshot=None) -> int:
         settle(app)
         window._settle_layout()
         settle(app)
+        window.prompting.settle(app)  # the frames and SAM's mask of the prompted frame, as a person sees them
         try:
             out = save_screenshot(window, screenshot)
         except OSError as exc:

@@ -363,6 +363,36 @@ class PromptController(QObject):
         self.viewer.status.setText(f"the instant mask failed: {first}")
         self.window.log(f"warning: the instant mask failed: {text}", "warning")
 
+    def graph_opened(self) -> None:
+        """A graph with one SegmentSAM opens with it in the viewer: its frames, ready to be clicked."""
+        sam = pt.chain_sam(self._graph(), None)
+        if sam is not None and self.viewer.node_id is None:
+            self.window._view_node(self.window.doc.node(sam))
+
+    def settle(self, app, timeout: float = 600.0) -> bool:
+        """Wait for the chain's frames and the instant mask of the frame on screen (for a screenshot)."""
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            app.processEvents()
+            layer = self.layer(self.viewer.frame)
+            if layer is None or layer.backdrop is not None:
+                break
+            time.sleep(0.02)
+        else:
+            return False
+        if layer is None or self.request_preview(self.viewer.frame) is None:
+            return True
+        while time.monotonic() < end:
+            app.processEvents()
+            if self.worker.idle():
+                app.processEvents()
+                self.viewer.refresh()
+                return True
+            time.sleep(0.02)
+        return False
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()

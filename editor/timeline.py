@@ -72,16 +72,16 @@ class Timeline(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.play_button = QToolButton()
-        self.play_button.setText("▶")
+        self.play_button.setIcon(self.style().standardIcon(QStyle.SP_MediaPlay))
         self.play_button.setToolTip("play / pause (Space)")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._play_toggled)
         self.prev_key = QToolButton()
-        self.prev_key.setText("⏮")
+        self.prev_key.setIcon(self.style().standardIcon(QStyle.SP_MediaSkipBackward))
         self.prev_key.setToolTip("previous keyframe (Up)")
         self.prev_key.clicked.connect(lambda: self.jump_key(-1))
         self.next_key = QToolButton()
-        self.next_key.setText("⏭")
+        self.next_key.setIcon(self.style().standardIcon(QStyle.SP_MediaSkipForward))
         self.next_key.setToolTip("next keyframe (Down)")
         self.next_key.clicked.connect(lambda: self.jump_key(+1))
         self.slider = MarkedSlider()
@@ -147,7 +147,7 @@ class Timeline(QWidget):
         return self._play.isActive()
 
     def _play_toggled(self, on: bool) -> None:
-        self.play_button.setText("⏸" if on else "▶")
+        self.play_button.setIcon(self.style().standardIcon(QStyle.SP_MediaPause if on else QStyle.SP_MediaPlay))
         if on:
             if self.frame >= self.slider.maximum():
                 self.set_frame(0)

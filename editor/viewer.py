@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from qtpy.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from qtpy.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap
-from qtpy.QtWidgets import (QActionGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                            QShortcut, QSizePolicy, QSlider, QToolBar, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QActionGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QShortcut, QSizePolicy, QSlider, QToolBar, QVBoxLayout, QWidget)
 
 from ..engine.palette import colour_of
 from . import overlay
@@ -77,6 +76,9 @@ class FrameCanvas(QWidget):
         self._pan_from: tuple[QPointF, QPointF] | None = None
         self._box_from: QPointF | None = None
         self._box_to: QPointF | None = None
+        # Prompts are drawn on the widget, not into the image: they stay crisp and the same size at any zoom.
+        self.points: list = []  # [x, y, positive, object id] in clip pixels
+        self.boxes: list = []  # [x0, y0, x1, y1, object id] in clip pixels
 
     # ---------------------------------------------------------------- view
 
@@ -205,9 +207,37 @@ class FrameCanvas(QWidget):
         target = QRectF(self.offset.x(), self.offset.y(), self.image.width() * self.scale,
                         self.image.height() * self.scale)
         p.drawImage(target, self.image)
+        self._paint_prompts(p)
         if self._box_from is not None and self._box_to is not None:
             p.setPen(QPen(QColor("#ffffff"), 1, Qt.DashLine))
             p.drawRect(QRectF(self._box_from, self._box_to).normalized())
+
+
+    def _paint_prompts(self, p: QPainter) -> None:
+        p.setRenderHint(QPainter.Antialiasing, True)
+        for x0, y0, x1, y1, oid in self.boxes:
+            colour = QColor(*colour_of(oid))
+            p.setPen(QPen(QColor(0, 0, 0), 4))
+            p.setBrush(Qt.NoBrush)
+            rect = QRectF(self.from_clip(x0, y0), self.from_clip(x1, y1))
+            p.drawRect(rect)
+            p.setPen(QPen(colour, 2))
+            p.drawRect(rect)
+            p.drawText(rect.topLeft() + QPointF(4, -4), f"#{oid}")
+        r = 7.0
+        for x, y, positive, oid in self.points:
+            # A disc in the object's colour, ringed black and white to stand out on any frame or mask;
+            # "+" marks the object, "−" what is not.
+            c = self.from_clip(x + 0.5, y + 0.5)  # the clicked pixel's centre
+            p.setPen(QPen(QColor(0, 0, 0), 4))
+            p.setBrush(QColor(*colour_of(oid)))
+            p.drawEllipse(c, r, r)
+            p.setPen(QPen(QColor(255, 255, 255), 2))
+            p.drawEllipse(c, r, r)
+            p.drawLine(c + QPointF(-r * 0.55, 0), c + QPointF(r * 0.55, 0))
+            if positive:
+                p.drawLine(c + QPointF(0, -r * 0.55), c + QPointF(0, r * 0.55))
+        p.setBrush(Qt.NoBrush)
 
 
 class ViewerPanel(QWidget):
@@ -264,34 +294,35 @@ class ViewerPanel(QWidget):
         self.act_clear = self.tools.addAction("Clear frame")
         self.act_clear.setToolTip("remove this frame's prompts (X)")
         self.act_clear.triggered.connect(lambda: self.prompt_clear.emit(self.frame))
-        self.tools.addSeparator()
+        lay.addWidget(self.tools)
+
+        objects_row = QHBoxLayout()
+        objects_row.addWidget(QLabel("object"))
         self.object_box = QComboBox()
         self.object_box.setToolTip("the object new prompts belong to (1-9 pick, N new object)")
         self.object_box.setMinimumContentsLength(10)
-        self.tools.addWidget(self.object_box)
-        self.tools.addSeparator()
-        self.tools.addWidget(QLabel(" opacity "))
+        objects_row.addWidget(self.object_box)
+        self.objects = QWidget()  # one tick box per object: untick to hide its mask and prompts
+        self.objects_layout = QHBoxLayout(self.objects)
+        self.objects_layout.setContentsMargins(6, 0, 6, 0)
+        self.object_checks: dict[int, QCheckBox] = {}
+        self.objects_layout.addStretch(1)
+        objects_row.addWidget(self.objects, 1)
+        objects_row.addWidget(QLabel("opacity"))
         self.opacity = QSlider(Qt.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
         self.opacity.setMaximumWidth(90)
         self.opacity.setToolTip("overlay opacity of masks")
         self.opacity.valueChanged.connect(lambda _: self.refresh())
-        self.tools.addWidget(self.opacity)
-        lay.addWidget(self.tools)
+        objects_row.addWidget(self.opacity)
+        lay.addLayout(objects_row)
 
-        middle = QHBoxLayout()
         self.canvas = FrameCanvas()
         self.canvas.point.connect(lambda x, y, pos: self.prompt_point.emit(self.frame, x, y, pos))
         self.canvas.box.connect(lambda x0, y0, x1, y1: self.prompt_box.emit(self.frame, x0, y0, x1, y1))
         self.canvas.delete_at.connect(lambda x, y: self.prompt_delete.emit(self.frame, x, y))
-        middle.addWidget(self.canvas, 1)
-        self.objects = QListWidget()
-        self.objects.setToolTip("objects: untick one to hide its mask and prompts")
-        self.objects.setMaximumWidth(120)
-        self.objects.itemChanged.connect(self._visibility_changed)
-        middle.addWidget(self.objects)
-        lay.addLayout(middle, 1)
+        lay.addWidget(self.canvas, 1)
 
         self.timeline = Timeline()
         self.timeline.frame_changed.connect(self._frame_moved)
@@ -355,15 +386,18 @@ class ViewerPanel(QWidget):
         index = self.object_box.findData(keep)
         self.object_box.setCurrentIndex(index if index >= 0 else 0)
         self.object_box.blockSignals(False)
-        self.objects.blockSignals(True)
-        self.objects.clear()
+        for box in self.object_checks.values():
+            self.objects_layout.removeWidget(box)
+            box.deleteLater()
+        self.object_checks = {}
         for oid in sorted(names):
-            item = QListWidgetItem(_swatch(oid), f"{oid} {names[oid]}".rstrip())
-            item.setData(Qt.UserRole, oid)
-            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Unchecked if oid in self.hidden else Qt.Checked)
-            self.objects.addItem(item)
-        self.objects.blockSignals(False)
+            box = QCheckBox(f"{oid} {names[oid]}".rstrip())
+            box.setIcon(_swatch(oid))
+            box.setToolTip(f"show object {oid}")
+            box.setChecked(oid not in self.hidden)
+            box.toggled.connect(lambda on, oid=oid: self.set_visible(oid, on))
+            self.objects_layout.insertWidget(self.objects_layout.count() - 1, box)
+            self.object_checks[oid] = box
 
     def object_id(self) -> int:
         """The picked object's id; "new object" is one more than any id known."""
@@ -380,9 +414,8 @@ class ViewerPanel(QWidget):
             index = self.object_box.findData(oid)
         self.object_box.setCurrentIndex(index if index >= 0 else self.object_box.count() - 1)
 
-    def _visibility_changed(self, item) -> None:
-        oid = int(item.data(Qt.UserRole))
-        if item.checkState() == Qt.Checked:
+    def set_visible(self, oid: int, on: bool) -> None:
+        if on:
             self.hidden.discard(oid)
         else:
             self.hidden.add(oid)
@@ -479,6 +512,8 @@ class ViewerPanel(QWidget):
         rendered = self.rendered_source(self.node_id, pic.count if pic is not None else 0) \
             if self.rendered_source is not None and self.node_id else set()
         self.timeline.set_marks(keyframes=keys, rendered=rendered)
+        self.canvas.points = [q for q in layer.points if q[3] not in self.hidden] if layer is not None else []
+        self.canvas.boxes = [b for b in layer.boxes if b[4] not in self.hidden] if layer is not None else []
         if image is None:
             self.canvas.set_image(None, text)
             self.caption.setText("")
@@ -489,20 +524,11 @@ class ViewerPanel(QWidget):
         self.caption.setText(text)
 
     def _draw_layer(self, image: np.ndarray, layer: PromptLayer) -> np.ndarray:
-        h, w = image.shape[:2]
         if layer.labels is not None:
             labels = layer.labels
             if self.hidden:
                 labels = np.where(np.isin(labels, sorted(self.hidden)), 0, labels).astype(np.uint8)
             image = overlay.overlay_labels(image, labels, self.opacity.value() / 100)
-        if layer.backdrop is not None and layer.backdrop.shape[:2] != (h, w):
-            return image  # prompts are in clip pixels; this picture is not the clip's size
-        boxes = [[*b[:4], None, "", b[4]] for b in layer.boxes if b[4] not in self.hidden]
-        points = [p for p in layer.points if p[3] not in self.hidden]
-        if boxes:
-            image = overlay.draw_boxes(image, boxes)
-        if points:
-            image = overlay.draw_points(image, points)
         return image
 
 

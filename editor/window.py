@@ -106,7 +106,7 @@ class EditorWindow(QMainWindow):
 
     def arrange_docks(self) -> None:
         """Give the flow most of the window: a narrow node list, a viewer, a short log."""
-        self.resizeDocks([self.nodes_dock, self.viewer_dock], [200, 380], Qt.Horizontal)
+        self.resizeDocks([self.nodes_dock, self.viewer_dock], [200, 600], Qt.Horizontal)
         self.resizeDocks([self.log_dock], [120], Qt.Vertical)
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -223,6 +223,7 @@ class EditorWindow(QMainWindow):
         self.log(f"opened {path}" + ("" if path.exists() else " (new file)"), "info")
         self._show_validation(graph.validate(), quiet=True)
         self._update_title()
+        self.prompting.graph_opened()
         QTimer.singleShot(0, self._settle_layout)
         return doc
 

@@ -324,6 +324,7 @@ def track_only() -> dict:
 
 def test_visibility_and_opacity_change_the_picture(app, env, tmp_path):
     from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
 
     win = open_window(app, env, track_only(), tmp_path / "g.json", view="track", frames=False)
     assert win.run() and win.wait_for_run(60)
@@ -335,9 +336,7 @@ def test_visibility_and_opacity_change_the_picture(app, env, tmp_path):
     from inpainterz.engine.palette import colour_of
 
     assert tuple(viewer.last_picture.image[40, 5]) == colour_of(2)
-    item = next(viewer.objects.item(i) for i in range(viewer.objects.count())
-                if viewer.objects.item(i).data(Qt.UserRole) == 2)
-    item.setCheckState(Qt.Unchecked)
+    QTest.mouseClick(viewer.object_checks[2], Qt.LeftButton)  # untick object 2
     assert tuple(viewer.last_picture.image[40, 5]) == (30, 30, 30)  # hidden: the bare frame
     assert not np.array_equal(tinted, viewer.last_picture.image)
     win.close()
