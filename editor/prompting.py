@@ -62,6 +62,8 @@ class PromptController(QObject):
         self.viewer.prompt_delete.connect(self.delete_nearest)
         self.viewer.prompt_clear.connect(self.clear_frame)
         self.viewer.frame_changed.connect(self._frame_changed)
+        self.viewer.preview_requested.connect(self.preview_removal)
+        self._removal: tuple[str, int] | None = None  # (inpaint node, frame) of a preview being rendered
         self.preview_ready.connect(self._preview_ready, Qt.QueuedConnection)
         self.preview_progress.connect(self._preview_progress, Qt.QueuedConnection)
         self.preview_failed.connect(self._preview_failed, Qt.QueuedConnection)
@@ -193,6 +195,60 @@ class PromptController(QObject):
 
     def run_finished(self) -> None:
         self.live.clear()
+        if self._removal is not None:
+            node_id, frame = self._removal
+            self._removal = None
+            node = self.window.doc.node(node_id)
+            if node is not None and self.window.result is not None and self.window.result.ok:
+                self.viewer.act_before.setChecked(False)
+                self.window._view_node(node)
+                self.viewer.set_frame(frame)
+
+    # ------------------------------------------------------------ previewing the removal
+
+    def inpaint_node(self, graph) -> str | None:
+        """The inpaint node of the chain being viewed: the node itself, else the nearest downstream one."""
+        import networkx as nx
+
+        def is_inpaint(n):
+            nt = graph.registry.get(graph.nodes[n].type)
+            return nt is not None and nt.category == "inpaint"
+
+        viewed = self.viewer.node_id
+        if viewed in graph.nodes:
+            if is_inpaint(viewed):
+                return viewed
+            dag = graph.dag()
+            below = sorted((n for n in nx.descendants(dag, viewed) if is_inpaint(n)),
+                           key=lambda n: (nx.shortest_path_length(dag, viewed, n), n))
+            if below:
+                return below[0]
+        every = [n for n in graph.nodes if is_inpaint(n)]
+        return every[0] if len(every) == 1 else None
+
+    def preview_removal(self, frame: int) -> bool:
+        """Render the removal for `frame` (no file is written) and show it when it is done.
+
+        Only the inpaint node and what it needs run. Where the engine renders
+        frame ranges, that is just the frames the inpaint's window needs around
+        `frame`; elsewhere the chain renders whole, once, into the cache.
+        """
+        import inspect
+
+        from ..engine.executor import run_graph
+
+        graph = self._graph()
+        node_id = self.inpaint_node(graph)
+        if node_id is None:
+            self.viewer.status.setText("no inpaint node to preview: view a chain that ends in one")
+            return False
+        ranged = "frames" in inspect.signature(run_graph).parameters
+        if not self.window.run(targets=[node_id], frames=(frame, frame) if ranged else None):
+            return False
+        self._removal = (node_id, frame)
+        self.viewer.status.setText(f"previewing the removal at frame {frame} ({node_id}): "
+                                   + ("its window only" if ranged else "renders the chain once into the cache"))
+        return True
 
     def document_changed(self) -> None:
         self.previews.clear()

@@ -200,28 +200,27 @@ class PreviewWorker:
         self.device = resolve_device(self.device)
         return sam_model(self.models, self.device, req.model, req.checkpoint)
 
-    def _embedding(self, req: Request, sam) -> tuple[Embedding, bool]:
+    def _embedding(self, req: Request) -> tuple[object, Embedding, bool]:
+        """(SAM, the frame's embedding, whether the encoder ran for it)."""
         image = req.image()
         key = embedding_key(image, req.model, req.checkpoint)
-        if self._hot is not None and self._hot[0] == key:
-            return self._hot[1], False
-        emb = load_embedding(self.cache, key)
-        encoded = False
-        if emb is None:
-            self.on_progress(req, f"frame {req.frame}: computing SAM's image embedding (once per frame)…")
-            self.encoder_calls += 1
-            emb = self.models.run(compute_embedding, sam, image, keep=(sam,))
-            store_embedding(self.cache, key, emb)
-            encoded = True
+        emb = self._hot[1] if self._hot is not None and self._hot[0] == key else load_embedding(self.cache, key)
+        if emb is not None:
+            self._hot = (key, emb)
+            return self._sam(req), emb, False
+        self.on_progress(req, f"frame {req.frame}: computing SAM's image embedding (once per frame)…")
+        sam = self._sam(req)
+        self.encoder_calls += 1
+        emb = self.models.run(compute_embedding, sam, image, keep=(sam,))
+        store_embedding(self.cache, key, emb)
         self._hot = (key, emb)
-        return emb, encoded
+        return sam, emb, True
 
     def _answer(self, req: Request) -> None:
         if not req.prompts:
             self.on_result(Result(req, None, 0.0, False))
             return
-        sam = self._sam(req)
-        emb, encoded = self._embedding(req, sam)
+        sam, emb, encoded = self._embedding(req)
         if self._newer_waiting():
             return  # the clicks moved on while the encoder ran: answer the latest instead
         t0 = time.perf_counter()

@@ -248,6 +248,7 @@ class ViewerPanel(QWidget):
     prompt_delete = Signal(int, float, float)
     prompt_clear = Signal(int)
     frame_changed = Signal(int)
+    preview_requested = Signal(int)  # frame: render the removal there
 
     def __init__(self):
         super().__init__()
@@ -294,6 +295,14 @@ class ViewerPanel(QWidget):
         self.act_clear = self.tools.addAction("Clear frame")
         self.act_clear.setToolTip("remove this frame's prompts (X)")
         self.act_clear.triggered.connect(lambda: self.prompt_clear.emit(self.frame))
+        self.tools.addSeparator()
+        self.act_preview = self.tools.addAction("Preview removal")
+        self.act_preview.setToolTip("render the removal for the frame on screen and show it (P)")
+        self.act_preview.triggered.connect(lambda: self.preview_requested.emit(self.frame))
+        self.act_before = self.tools.addAction("Before")
+        self.act_before.setCheckable(True)
+        self.act_before.setToolTip("show a clip's input frames instead of its result: before / after (V)")
+        self.act_before.toggled.connect(lambda _: self.refresh())
         lay.addWidget(self.tools)
 
         objects_row = QHBoxLayout()
@@ -355,6 +364,8 @@ class ViewerPanel(QWidget):
         for name, (_, k, _) in TOOLS.items():
             key(k, lambda n=name: self.set_tool(n))
         key("X", lambda: self.prompt_clear.emit(self.frame))
+        key("P", lambda: self.preview_requested.emit(self.frame))
+        key("V", self.act_before.toggle)
         key("N", lambda: self.pick_object(NEW_OBJECT))
         for n in range(1, 10):
             key(str(n), lambda n=n: self.pick_object(n))
@@ -478,6 +489,12 @@ class ViewerPanel(QWidget):
             value = self.live_source(self.node_id)
         overlaid = type_name in ("Masks", "KeyMasks", "Boxes", "Points")
         self.on_frames.setVisible(overlaid)
+        self.act_before.setEnabled(type_name == "Frames")
+        if value is not None and type_name == "Frames" and self.act_before.isChecked():
+            before = self.source.backdrop(self.node_id, (value.height, value.width))
+            if before is not None:
+                value, name = before, f"{name}: before"
+                self.title.setText(f"{self.node_id}.{name}")
         if value is None:
             self._show(None, layer, "not computed yet: press Run (F5)")
             return

@@ -421,8 +421,8 @@ class EditorWindow(QMainWindow):
 
     # ------------------------------------------------------------ running
 
-    def run(self) -> bool:
-        """Validate and start a run in the background. False when it did not start."""
+    def run(self, targets: list | None = None, frames: tuple | None = None) -> bool:
+        """Validate and start a run (of what `targets` need) in the background. False when it did not start."""
         if self.runner.is_running():
             return False
         graph = self.doc.to_graph()
@@ -437,8 +437,9 @@ class EditorWindow(QMainWindow):
         self._result_edits = self._edits
         self._run_doc = self.doc
         self._run_started = time.monotonic()
-        self.log(f"run started ({len(graph.nodes)} nodes)", "info")
-        self.runner.start(graph, self.cache)
+        self.log(f"run started ({len(graph.nodes)} nodes)" if not targets else f"run started for {', '.join(targets)}",
+                 "info")
+        self.runner.start(graph, self.cache, targets=targets, frames=frames)
         self.act_run.setEnabled(False)
         self.act_cancel.setEnabled(True)
         self.run_label.setText("running…")

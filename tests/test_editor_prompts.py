@@ -357,6 +357,48 @@ def test_running_tracker_shows_its_finished_frames(app, env, tmp_path):
     win.close()
 
 
+def test_a_click_on_a_tracked_frame_adds_a_keyframe_there(app, env, tmp_path):
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    win = open_window(app, env, chain(), tmp_path / "g.json", view="track")
+    canvas = win.viewer.canvas
+    for _ in range(4):
+        QTest.keyClick(canvas, Qt.Key_Right)
+    QTest.keyClick(canvas, Qt.Key_1)
+    QTest.mouseClick(canvas, Qt.LeftButton, Qt.NoModifier, widget_point(canvas, 20, 20))
+    p = params(win, "clicks")
+    assert p["points"] == [[12, 15, True]]  # frame 0 as it was
+    assert p["prompts"] == [{"frame": 4, "points": [[20, 20, True]], "object_ids": [1]}]
+    assert win.viewer.node_id == "track"  # the viewer stays on the tracked result
+    win.close()
+
+
+def test_preview_renders_the_removal_without_writing_and_toggles_before_after(app, env, tmp_path):
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    doc = track_only()
+    out = tmp_path / "clean.mp4"
+    doc["nodes"]["fill"] = {"type": "InpaintOpenCV", "inputs": {"frames": "src.frames", "masks": "track.masks"}}
+    doc["nodes"]["write"] = {"type": "WriteVideo", "inputs": {"frames": "fill.frames"}, "params": {"path": str(out)}}
+    win = open_window(app, env, doc, tmp_path / "g.json", view="track", frames=False)
+    viewer = win.viewer
+    viewer.canvas.setFocus()
+    QTest.keyClick(viewer.canvas, Qt.Key_P)
+    assert win.wait_for_run(60)
+    assert viewer.node_id == "fill" and viewer.frame == 0
+    assert win.result.ok and "write" not in win.result.nodes and not out.exists()
+    after = viewer.last_picture.image.copy()
+    QTest.keyClick(viewer.canvas, Qt.Key_V)
+    assert viewer.title.text() == "fill.frames: before"
+    before = viewer.last_picture.image
+    assert tuple(before[40, 5]) == (30, 30, 30)  # the plate itself
+    assert not np.array_equal(before[:, :32], after[:, :32])  # the left half was inpainted
+    assert np.array_equal(before[:, 40:], after[:, 40:])  # outside the mask: the plate
+    win.close()
+
+
 # ---------------------------------------------------------------- the instant mask, with SAM test weights
 
 torch = pytest.importorskip("torch")
@@ -418,10 +460,16 @@ def test_screenshot_shows_prompts_the_sam_mask_and_keyframe_marks(env, tmp_path,
     doc["nodes"]["clicks"]["params"]["prompts"] = [{"frame": 4, "points": [[40, 30, True]], "object_ids": [2]}]
     path = tmp_path / "g.json"
     path.write_text(json.dumps(doc, indent=2))
-    shot = tmp_path / "shot.png"
+    shot = Path(os.environ.get("INPAINTERZ_SHOT_DIR", tmp_path)) / "prompts_screenshot.png"
     env_vars = dict(os.environ, OMP_NUM_THREADS="2")
     proc = subprocess.run(cli_command("edit", path, "--screenshot", shot), capture_output=True, text=True,
                           timeout=600, env=env_vars)
     assert proc.returncode == 0, proc.stderr
-    image = cv2.imread(str(shot))
-    assert image is not None and image.shape[0] > 500
+    image = cv2.imread(str(shot))[:, :, ::-1]
+    assert image.shape[0] > 500
+
+    def count(rgb) -> int:
+        return int(np.all(image == np.array(rgb, np.uint8), axis=2).sum())
+
+    assert count((0xF0, 0xB4, 0x29)) >= 2 * 7  # keyframe ticks on the timeline: frames 0 and 4
+    assert count((128, 0, 0)) > 50  # object 1's prompt discs, in its palette colour
