@@ -87,12 +87,16 @@ class PromptController(QObject):
                 nodes[kind] = nid
         return sam, nodes
 
+    def _values(self):
+        """The viewer's ValueSource (it keeps what it has read, so scrubbing opens no file twice)."""
+        return self.viewer.source if self.viewer.source is not None else self.window.value_source()
+
     def frames(self, graph, sam):
         """The chain's clip (the frames SegmentSAM reads), or None while it is not at hand."""
         src = pt.sam_frames_source(graph, sam) if sam else None
         if src is None:
             return None
-        value = self.window.value_source().value(*src)
+        value = self._values().value(*src)
         if value is None:
             self._render_source(graph, src[0])
         return value
@@ -176,10 +180,10 @@ class PromptController(QObject):
         if not frames:
             return None
         first = next(iter(frames.values()))
-        graph = self._graph()
+        values = self._values()
         count = max(frames) + 1
-        for src, out in self.window.value_source()._frames_inputs(node_id) if node_id in graph.nodes else ():
-            clip = self.window.value_source().value(src, out)
+        for src, out in values.frames_inputs(node_id) if node_id in values.graph.nodes else ():
+            clip = values.value(src, out)
             if clip is not None:
                 count = len(clip)
                 break

@@ -52,7 +52,7 @@ class ValueSource:
             self._memo[key] = value
         return self._memo[key]
 
-    def _frames_inputs(self, nid: str):
+    def frames_inputs(self, nid: str):
         """(source node, output) of each Frames input of a node."""
         spec = self.graph.nodes.get(nid)
         nt = self.graph.registry.get(spec.type) if spec else None
@@ -87,7 +87,7 @@ class ValueSource:
         seen, queue = {node_id}, [node_id]
         while queue:  # upstream, nearest first
             nid = queue.pop(0)
-            for src, out in self._frames_inputs(nid):
+            for src, out in self.frames_inputs(nid):
                 value = usable(src, out)
                 if value is not None:
                     return value
@@ -96,7 +96,7 @@ class ValueSource:
                     seen.add(src)
                     queue.append(src)
         for nid in sorted(below, key=lambda n: nx.shortest_path_length(dag, node_id, n)):  # what consumers pair it with
-            for src, out in self._frames_inputs(nid):
+            for src, out in self.frames_inputs(nid):
                 value = usable(src, out)
                 if value is not None:
                     return value
