@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from qtpy.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from qtpy.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap
-from qtpy.QtWidgets import (QActionGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QShortcut, QSizePolicy, QSlider, QToolBar, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QAbstractSpinBox, QActionGroup, QApplication, QCheckBox, QComboBox, QGraphicsView, QHBoxLayout,
+                            QLabel, QLineEdit, QShortcut, QSizePolicy, QSlider, QToolBar, QVBoxLayout, QWidget)
 
 from ..engine.palette import colour_of
 from . import overlay
@@ -130,6 +131,17 @@ class FrameCanvas(QWidget):
         super().resizeEvent(event)
         if self.fitted:
             self.fit()
+
+    def enterEvent(self, event):
+        # The tools' keys follow the mouse: pointing at the frame is enough to press B, X or an arrow.
+        # Not while something is being typed: a field here, or a param on a node in the graph.
+        focused = QApplication.focusWidget()
+        typing = isinstance(focused, (QLineEdit, QAbstractSpinBox)) or (
+            isinstance(focused, QGraphicsView) and focused.scene() is not None
+            and focused.scene().focusItem() is not None)
+        if not typing:
+            self.setFocus(Qt.MouseFocusReason)
+        super().enterEvent(event)
 
     def wheelEvent(self, event):
         steps = event.angleDelta().y() / 120
