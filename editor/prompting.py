@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 import threading
 
+import networkx as nx
 import numpy as np
 from qtpy.QtCore import QObject, QPointF, Qt, Signal
 
 from ..engine.data import Boxes, Points, digest
 from ..engine.errors import InpainterzError
+from ..engine.graph import Graph
 from . import prompt_tools as pt
 from .sam_preview import PreviewWorker, Request
 from .viewer import PromptLayer
@@ -53,7 +55,7 @@ class PromptController(QObject):
         self.previews: dict[int, tuple[str, np.ndarray]] = {}  # frame -> (prompt state, label map)
         self.live: dict[str, dict[int, np.ndarray]] = {}  # running node -> {frame: finished labels}
         self._sources_started: set[str] = set()
-        self._frames_memo: tuple | None = None
+        self._removal: tuple[str, int] | None = None  # (inpaint node, frame) of a preview being rendered
         self.viewer.layer_source = self.layer
         self.viewer.rendered_source = self.rendered
         self.viewer.live_source = self.live_value
@@ -63,7 +65,6 @@ class PromptController(QObject):
         self.viewer.prompt_clear.connect(self.clear_frame)
         self.viewer.frame_changed.connect(self._frame_changed)
         self.viewer.preview_requested.connect(self.preview_removal)
-        self._removal: tuple[str, int] | None = None  # (inpaint node, frame) of a preview being rendered
         self.preview_ready.connect(self._preview_ready, Qt.QueuedConnection)
         self.preview_progress.connect(self._preview_progress, Qt.QueuedConnection)
         self.preview_failed.connect(self._preview_failed, Qt.QueuedConnection)
@@ -110,10 +111,6 @@ class PromptController(QObject):
         cache = self.window.cache
 
         # Only the source and what it reads: problems elsewhere (a checkpoint not fetched yet) must not stop it.
-        import networkx as nx
-
-        from ..engine.graph import Graph
-
         part = Graph(registry=graph.registry, base_dir=graph.base_dir)
         part.path = graph.path
         for nid in nx.ancestors(graph.dag(), node_id) | {node_id}:
@@ -212,8 +209,6 @@ class PromptController(QObject):
 
     def inpaint_node(self, graph) -> str | None:
         """The inpaint node of the chain being viewed: the node itself, else the nearest downstream one."""
-        import networkx as nx
-
         def is_inpaint(n):
             nt = graph.registry.get(graph.nodes[n].type)
             return nt is not None and nt.category == "inpaint"
