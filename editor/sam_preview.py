@@ -198,6 +198,8 @@ class PreviewWorker:
         from ..nodes.segment import sam_model
 
         self.device = resolve_device(self.device)
+        if ("SegmentSAM", req.model) not in self.models:
+            self.on_progress(req, f"loading SAM {req.model} from {Path(req.checkpoint).name} (once per session)…")
         return sam_model(self.models, self.device, req.model, req.checkpoint)
 
     def _embedding(self, req: Request) -> tuple[object, Embedding, bool]:
