@@ -356,6 +356,7 @@ class ViewerPanel(QWidget):
         self.caption.setStyleSheet("color: #8a96a3;")
         lay.addWidget(self.caption)
         self.status = QLabel("")
+        self.status.setWordWrap(True)  # a long message must not widen the dock
         self.status.setStyleSheet("color: #3fb8c9;")
         lay.addWidget(self.status)
 
