@@ -313,6 +313,8 @@ def test_delete_and_clear_and_keyframe_marks(app, env, tmp_path):
     assert pt.frame_points(params(win, "clicks"), 2) == []
     assert params(win, "clicks")["points"] == [[12, 15, True]]  # frame 0 untouched
     assert viewer.timeline.slider.keyframes == {0}
+    QTest.keyClick(canvas, Qt.Key_Space)  # play from frame 2 to the end, where it stops
+    assert wait_until(app, lambda: viewer.frame == 5 and not viewer.timeline.playing(), 10)
     win.close()
 
 
