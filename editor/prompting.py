@@ -148,6 +148,7 @@ class PromptController(QObject):
                 layer.points = pt.frame_points(params, frame)
             else:
                 layer.boxes = pt.frame_boxes(params, frame)
+        layer.keyframes |= self._detected_frames(graph, sam)
         frames = self.frames(graph, sam)
         if frames is not None and len(frames):
             layer.count = len(frames)
@@ -158,6 +159,19 @@ class PromptController(QObject):
             layer.labels = got[1]
         layer.objects = self._known_objects(graph, nodes)
         return layer
+
+    def _detected_frames(self, graph, sam) -> set[int]:
+        """Frames where a detector feeding SegmentSAM found something (once its result is at hand)."""
+        out: set[int] = set()
+        for kind in pt.KIND_TYPE:
+            ref = graph.nodes[sam].inputs.get(kind) if sam else None
+            if not isinstance(ref, str) or "." not in ref:
+                continue
+            src, output = ref.split(".", 1)
+            if src in graph.nodes and graph.nodes[src].type not in pt.TYPE_KIND:
+                value = self._values().value(src, output)
+                out |= {int(f) for f, rows in (value or {}).items() if rows}
+        return out
 
     def _known_objects(self, graph, nodes: dict) -> set[int]:
         ids: set[int] = set()

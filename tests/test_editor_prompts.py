@@ -1,4 +1,7 @@
-"""Prompting on the viewer: real mouse and key events on the editor, offscreen, and the instant SAM mask."""
+"""Prompting on the viewer: real mouse and key events on the editor, offscreen, and the instant SAM mask.
+
+Set INPAINTERZ_SHOT_DIR to keep the screenshot the slow test writes, to look at it.
+"""
 import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -39,6 +42,12 @@ PLUGIN = textwrap.dedent('''
             f[20:40, 36:56] = (60, 60, 230)
             w.append(f[None])
         return w.close()
+
+    @node("PrDetect", category="prtest", doc="Finds the red square on frame 3 only.",
+          inputs=[Input("frames", "Frames")], outputs=[Output("boxes", "Boxes")])
+    def pr_detect(ctx, frames):
+        from inpainterz.engine import Boxes
+        return Boxes({3: [[11, 10, 31, 30, 0.9, "red", 1]]})
 
     @node("PrTrack", category="prtest", doc="Object 2 on the left half, one frame at a time, slowly.",
           inputs=[Input("frames", "Frames")], outputs=[Output("masks", "Masks")],
@@ -322,6 +331,20 @@ def track_only() -> dict:
     doc = chain(with_points=False)
     doc["nodes"].pop("segment")  # runs without SAM weights
     return doc
+
+
+def test_frames_with_detections_are_keyframes_too(app, env, tmp_path):
+    stand_in = tmp_path / "sam_vit_b_01ec64.pth"  # the graph must validate to run; SAM itself does not run
+    stand_in.write_bytes(b"not loaded")
+    doc = chain(checkpoint=str(stand_in))
+    doc["nodes"]["det"] = {"type": "PrDetect", "inputs": {"frames": "src.frames"}}
+    doc["nodes"]["segment"]["inputs"]["boxes"] = "det.boxes"
+    win = open_window(app, env, doc, tmp_path / "g.json", view="track")
+    assert win.viewer.timeline.slider.keyframes == {0}  # the click; the detector has not run
+    assert win.run(targets=["det"]) and win.wait_for_run(60)
+    win._view_node(win.doc.node("track"))
+    assert win.viewer.timeline.slider.keyframes == {0, 3}
+    win.close()
 
 
 def test_visibility_and_opacity_change_the_picture(app, env, tmp_path):
