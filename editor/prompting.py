@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import zlib
 
 import networkx as nx
 import numpy as np
@@ -24,14 +25,47 @@ from . import prompt_tools as pt
 from .sam_preview import PreviewWorker, Request
 from .viewer import PromptLayer
 
-ENCODE_HINT = "computing SAM's image embedding"
+LIVE_BUDGET = 256 * 1024 ** 2  # bytes of compressed label maps kept per running node
+
+
+class LiveFrames:
+    """The label maps a running node has finished, kept zlib-compressed (they compress a hundredfold)
+    under a byte budget, so a long shot cannot fill the editor's memory; past the budget the
+    oldest frames keep only their mark on the timeline."""
+
+    def __init__(self, budget: int = LIVE_BUDGET):
+        self.budget, self.bytes = budget, 0
+        self.data: dict[int, tuple | None] = {}  # frame -> (shape, compressed bytes), None once dropped
+
+    def add(self, frame: int, labels: np.ndarray) -> None:
+        labels = np.ascontiguousarray(labels, np.uint8)
+        packed = zlib.compress(labels.tobytes(), 1)
+        self.data[frame] = (labels.shape, packed)
+        self.bytes += len(packed)
+        for old in sorted(self.data):
+            if self.bytes <= self.budget:
+                break
+            if self.data[old] is not None and old != frame:
+                self.bytes -= len(self.data[old][1])
+                self.data[old] = None
+
+    def get(self, frame: int) -> np.ndarray | None:
+        got = self.data.get(frame)
+        if got is None:
+            return None
+        shape, packed = got
+        return np.frombuffer(zlib.decompress(packed), np.uint8).reshape(shape)
+
+    def shape(self) -> tuple:
+        return next(v[0] for v in reversed(self.data.values()) if v is not None)
 
 
 class LiveMasks:
-    """The frames a running node has finished, read like a Masks clip (unfinished frames are empty)."""
+    """The frames a running node has finished, read like a Masks clip (other frames read as empty)."""
 
-    def __init__(self, count: int, height: int, width: int, frames: dict):
-        self.count, self.height, self.width, self.frames = count, height, width, frames
+    def __init__(self, count: int, frames: LiveFrames):
+        self.count, self.frames = count, frames
+        self.height, self.width = frames.shape()
 
     def __len__(self) -> int:
         return self.count
@@ -53,7 +87,7 @@ class PromptController(QObject):
         self.viewer = window.viewer
         self.worker: PreviewWorker | None = None
         self.previews: dict[int, tuple[str, np.ndarray]] = {}  # frame -> (prompt state, label map)
-        self.live: dict[str, dict[int, np.ndarray]] = {}  # running node -> {frame: finished labels}
+        self.live: dict[str, LiveFrames] = {}  # running node -> the frames it has finished
         self._sources_started: set[str] = set()
         self._removal: tuple[str, int] | None = None  # (inpaint node, frame) of a preview being rendered
         self.viewer.layer_source = self.layer
@@ -182,27 +216,26 @@ class PromptController(QObject):
     def rendered(self, node_id: str, count: int) -> set[int]:
         """Frames of the viewed node's result already rendered: all of a finished one, or those done so far."""
         if node_id in self.live:
-            return set(self.live[node_id])
+            return set(self.live[node_id].data)
         return set(range(count))
 
     def live_value(self, node_id: str):
         """The running node's finished frames as a clip the viewer can show, or None."""
         frames = self.live.get(node_id)
-        if not frames:
+        if frames is None or not any(v is not None for v in frames.data.values()):
             return None
-        first = next(iter(frames.values()))
         values = self._values()
-        count = max(frames) + 1
+        count = max(frames.data) + 1
         for src, out in values.frames_inputs(node_id) if node_id in values.graph.nodes else ():
             clip = values.value(src, out)
             if clip is not None:
                 count = len(clip)
                 break
-        return LiveMasks(count, first.shape[0], first.shape[1], frames)
+        return LiveMasks(count, frames)
 
     def on_event(self, ev) -> None:
         if ev.kind == "frame" and ev.value is not None:
-            self.live.setdefault(ev.node, {})[ev.frame] = ev.value
+            self.live.setdefault(ev.node, LiveFrames()).add(ev.frame, ev.value)
             if ev.node == self.viewer.node_id:
                 self.viewer.refresh_soon()
         elif ev.kind in ("done", "cached", "failed", "skipped"):

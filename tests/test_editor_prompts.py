@@ -196,6 +196,18 @@ def test_edited_params_run_unchanged_through_the_prompt_node(tmp_path):
                              4: [[8.0, 8.0, True, 3], [9.0, 1.0, False, 3]]}
 
 
+def test_live_frames_stay_under_their_budget_and_keep_their_marks():
+    from inpainterz.editor.prompting import LiveFrames
+
+    rng = np.random.default_rng(0)
+    maps = [rng.integers(0, 3, (40, 50), dtype=np.uint8) for _ in range(4)]  # noise: barely compresses
+    live = LiveFrames(budget=2500)
+    for t, m in enumerate(maps):
+        live.add(t, m)
+    assert live.bytes <= 2500 and set(live.data) == {0, 1, 2, 3}  # every frame keeps its mark
+    assert live.get(0) is None and np.array_equal(live.get(3), maps[3])
+
+
 def test_target_is_the_selected_node_else_the_chain_s_else_none_to_add(env, tmp_path):
     from inpainterz.engine import Graph
 
