@@ -80,6 +80,7 @@ class PromptController(QObject):
     preview_progress = Signal(str)
     preview_failed = Signal(str)
     source_ready = Signal(str)
+    source_failed = Signal(str)  # why the chain's frames cannot be read (validation names it in the log already)
 
     def __init__(self, window):
         super().__init__(window)
@@ -102,7 +103,8 @@ class PromptController(QObject):
         self.preview_ready.connect(self._preview_ready, Qt.QueuedConnection)
         self.preview_progress.connect(self._preview_progress, Qt.QueuedConnection)
         self.preview_failed.connect(self._preview_failed, Qt.QueuedConnection)
-        self.source_ready.connect(lambda _: self.window._refresh_viewer(), Qt.QueuedConnection)
+        self.source_ready.connect(self._source_ready, Qt.QueuedConnection)
+        self.source_failed.connect(self.viewer.status.setText, Qt.QueuedConnection)
 
     # ------------------------------------------------------------ the chain
 
@@ -156,12 +158,12 @@ class PromptController(QObject):
             try:
                 result = run_graph(part, targets=[node_id], cache=cache)
             except InpainterzError as exc:
-                self.preview_failed.emit(f"cannot read the frames of {node_id}: {exc}")
+                self.source_failed.emit(f"cannot read the frames of {node_id}: {exc}")
                 return
             if result.ok:
                 self.source_ready.emit(node_id)
             else:
-                self.preview_failed.emit("; ".join(r.error or r.status for r in result.failed) or "cancelled")
+                self.source_failed.emit("; ".join(r.error or r.status for r in result.failed) or "cancelled")
 
         threading.Thread(target=work, name="inpainterz-frames-source", daemon=True).start()
 
@@ -400,6 +402,10 @@ class PromptController(QObject):
     def _state(points: list, boxes: list) -> str:
         return digest("prompts", points, boxes)
 
+    def _source_ready(self, _node_id: str) -> None:
+        self.window._refresh_viewer()
+        self._frame_changed(self.viewer.frame)  # the mask that waited for the frames
+
     def _frame_changed(self, frame: int) -> None:
         if frame not in self.previews:
             graph = self._graph()
@@ -470,6 +476,7 @@ class PromptController(QObject):
         sam = pt.chain_sam(self._graph(), None)
         if sam is not None and self.viewer.node_id is None:
             self.window._view_node(self.window.doc.node(sam))
+            self._frame_changed(self.viewer.frame)  # prompts on the first frame show their mask
 
     def settle(self, app, timeout: float = 600.0) -> bool:
         """Wait for the chain's frames and the instant mask of the frame on screen (for a screenshot)."""

@@ -482,12 +482,12 @@ def test_instant_mask_embeds_a_frame_once_and_decodes_per_click(app, env, tmp_pa
     assert "SAM mask in" in win.viewer.status.text()
     win.close()
 
-    # The embedding is on disk in the content cache: another editor decodes at once.
+    # The embedding is on disk in the content cache: another editor opening the graph shows the
+    # mask of the prompted frame from it, with no encoder run.
     win = open_window(app, env, chain(checkpoint=str(sam_checkpoint)), tmp_path / "g.json")
     ctl = win.prompting
-    ctl.request_preview(0)
-    assert wait_until(app, lambda: ctl.worker.idle() and 0 in ctl.previews, 60)
-    assert ctl.worker.encoder_calls == 0 and ctl.worker.decoder_calls == 1
+    assert wait_until(app, lambda: ctl.worker is not None and ctl.worker.idle() and 0 in ctl.previews, 60)
+    assert ctl.worker.encoder_calls == 0 and ctl.worker.decoder_calls >= 1
     win.close()
 
 
