@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from qtpy.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from qtpy.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap
-from qtpy.QtWidgets import (QAbstractSpinBox, QActionGroup, QApplication, QCheckBox, QComboBox, QGraphicsView, QHBoxLayout,
+from qtpy.QtWidgets import (QActionGroup, QApplication, QCheckBox, QComboBox, QGraphicsView, QHBoxLayout,
                             QLabel, QLineEdit, QShortcut, QSizePolicy, QSlider, QToolBar, QVBoxLayout, QWidget)
 
 from ..engine.palette import colour_of
@@ -134,9 +134,10 @@ class FrameCanvas(QWidget):
 
     def enterEvent(self, event):
         # The tools' keys follow the mouse: pointing at the frame is enough to press B, X or an arrow.
-        # Not while something is being typed: a field here, or a param on a node in the graph.
+        # Not while something is being typed: a field holding text, or a param on a node in the graph.
+        # (An empty search field has the focus when the editor opens; that is no reason to keep it.)
         focused = QApplication.focusWidget()
-        typing = isinstance(focused, (QLineEdit, QAbstractSpinBox)) or (
+        typing = (isinstance(focused, QLineEdit) and bool(focused.text())) or (
             isinstance(focused, QGraphicsView) and focused.scene() is not None
             and focused.scene().focusItem() is not None)
         if not typing:
