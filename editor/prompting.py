@@ -91,6 +91,7 @@ class PromptController(QObject):
         self.live: dict[str, LiveFrames] = {}  # running node -> the frames it has finished
         self._sources_started: set[str] = set()
         self._removal: tuple[str, int] | None = None  # (inpaint node, frame) of a preview being rendered
+        self.source_error: str | None = None  # why the chain's frames could not be read, once known
         self.viewer.layer_source = self.layer
         self.viewer.rendered_source = self.rendered
         self.viewer.live_source = self.live_value
@@ -144,6 +145,7 @@ class PromptController(QObject):
         if key in self._sources_started:
             return
         self._sources_started.add(key)
+        self.source_error = None
         cache = self.window.cache
 
         # Only the source and what it reads: problems elsewhere (a checkpoint not fetched yet) must not stop it.
@@ -158,12 +160,13 @@ class PromptController(QObject):
             try:
                 result = run_graph(part, targets=[node_id], cache=cache)
             except InpainterzError as exc:
-                self.source_failed.emit(f"cannot read the frames of {node_id}: {exc}")
-                return
-            if result.ok:
-                self.source_ready.emit(node_id)
+                self.source_error = f"cannot read the frames of {node_id}: {exc}"
             else:
-                self.source_failed.emit("; ".join(r.error or r.status for r in result.failed) or "cancelled")
+                if result.ok:
+                    self.source_ready.emit(node_id)
+                    return
+                self.source_error = "; ".join(r.error or r.status for r in result.failed) or "cancelled"
+            self.source_failed.emit(self.source_error)
 
         threading.Thread(target=work, name="inpainterz-frames-source", daemon=True).start()
 
@@ -486,12 +489,13 @@ class PromptController(QObject):
         while time.monotonic() < end:
             app.processEvents()
             layer = self.layer(self.viewer.frame)
-            if layer is None or layer.backdrop is not None:
+            if layer is None or layer.backdrop is not None or self.source_error:
                 break
             time.sleep(0.02)
         else:
             return False
-        if layer is None or self.request_preview(self.viewer.frame) is None:
+        if layer is None or layer.backdrop is None or self.request_preview(self.viewer.frame) is None:
+            app.processEvents()
             return True
         while time.monotonic() < end:
             app.processEvents()

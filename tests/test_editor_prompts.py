@@ -361,6 +361,16 @@ def test_frames_with_detections_are_keyframes_too(app, env, tmp_path):
     win.close()
 
 
+def test_a_missing_clip_is_named_in_the_viewer(app, env, tmp_path):
+    doc = chain()
+    doc["nodes"]["src"] = {"type": "ReadVideo", "params": {"path": "gone.mp4"}}
+    win = open_window(app, env, doc, tmp_path / "g.json", frames=False)
+    assert wait_until(app, lambda: "gone.mp4" in win.viewer.status.text(), 30)
+    assert "does not exist" in win.prompting.source_error
+    assert win.prompting.settle(app, timeout=5)  # a screenshot does not wait for frames that cannot come
+    win.close()
+
+
 def test_visibility_and_opacity_change_the_picture(app, env, tmp_path):
     from qtpy.QtCore import Qt
     from qtpy.QtTest import QTest
