@@ -136,8 +136,8 @@ def fill_frame(frames, t, window, invention, anchors):
     points = np.stack([xs, ys], axis=1).astype(np.float32)
     after = gather_sources(frames, t, points, +1, window, SAMPLES)
     before = gather_sources(frames, t, points, -1, window, SAMPLES)
-    samples, weight, where, source = (np.concatenate(pair, axis=1) for pair in zip(after, before))
-    colours, found, lead = agree(samples, weight)
+    samples, weight, where, source, evidence = (np.concatenate(pair, axis=1) for pair in zip(after, before))
+    colours, found, lead = agree(samples, weight, evidence)
     rows = np.flatnonzero(found)
     lead_frame, lead_where = source[rows, lead[rows]], where[rows, lead[rows]]
     near = np.abs(lead_frame - t) <= DETAIL_REACH
