@@ -1,7 +1,7 @@
 """Inpainting quality in the hole: InpaintFlow against InpaintOpenCV.
 
 Two shots where the truth behind the hole is known:
-  (a) the synthetic pan (nodes/synthetic.py), object mask grown by 4 pixels;
+  (a) the synthetic pan (app/synthetic.py), object mask grown by 4 pixels;
   (b) the DAVIS tennis frames in the shared media folder, with synthetic
       textured blobs sliding across the background, kept off the player.
 
@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from inpainterz.nodes.flowfill import fill_clip
-from inpainterz.nodes.scoring import flicker, psnr, ssim
-from inpainterz.nodes.synthetic import make_object_sprite, make_scene
+from inpainterz.app.scoring import flicker, psnr, ssim
+from inpainterz.app.synthetic import make_object_sprite, make_scene
 
 
 def shared_folder():

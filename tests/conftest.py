@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("INPAINTERZ_SHARED", REPO.parent / "shared"))
 # The module behind the `inpainterz` command; tests start it with the interpreter running them.
-CLI_MODULE = "inpainterz.engine.cli"
+CLI_MODULE = "inpainterz.app.cli"
 
 
 def cli_command(*args) -> list[str]:

@@ -368,7 +368,7 @@ def test_screenshot_command_writes_a_png(plugin_env, tmp_path):
 
 
 def test_engine_and_cli_import_no_qt():
-    code = ("import sys, inpainterz.engine, inpainterz.engine.cli, inpainterz.engine.executor\n"
+    code = ("import sys, inpainterz.engine, inpainterz.app.cli, inpainterz.engine.executor\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('PySide6', 'PySide2', 'qtpy', 'ryven', 'ryvencore', 'ryvencore_qt', 'shiboken6'))\n"
             "print(','.join(bad))")

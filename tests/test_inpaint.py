@@ -11,8 +11,8 @@ from inpainterz.engine.registry import Registry
 from inpainterz.nodes.flowfill import fill_clip, fill_stream
 from inpainterz.nodes.flowfill.smooth import fill_smooth
 from inpainterz.nodes.inpaint import inpaint_flow, inpaint_opencv
-from inpainterz.nodes.scoring import flicker, psnr
-from inpainterz.nodes.synthetic import make_scene, write_scene, write_video
+from inpainterz.app.scoring import flicker, psnr
+from inpainterz.app.synthetic import make_scene, write_scene, write_video
 
 cv2.setNumThreads(1)
 
@@ -223,7 +223,7 @@ def test_mismatched_masks_are_bad_input_naming_both(registry, tmp_path, fill_typ
 # ---------------------------------------------------------------- the demo
 
 def test_demo_graph_file_is_canonical_and_valid():
-    from inpainterz.engine.demo import DEMO_GRAPH
+    from inpainterz.app.demo import DEMO_GRAPH
 
     graph = Graph.load(DEMO_GRAPH)
     assert graph.dumps() == DEMO_GRAPH.read_text()
@@ -232,7 +232,7 @@ def test_demo_graph_file_is_canonical_and_valid():
 
 
 def test_demo_runs_the_shipped_graph_end_to_end(tmp_path, capsys):
-    from inpainterz.engine.demo import main
+    from inpainterz.app.demo import main
 
     assert main(tmp_path / "demo", width=128, height=72, frames=12) == 0
     printed = capsys.readouterr().out

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from inpainterz.engine import Frames, Graph, GraphError, Output, node
-from inpainterz.engine.cli import main as cli_main
+from inpainterz.app.cli import main as cli_main
 from inpainterz.engine.data import register_reader
 from inpainterz.engine.registry import load_registry
 from inpainterz.nodes import video

@@ -1,7 +1,7 @@
 """`inpainterz demo`: make a sample shot and remove its moving object.
 
 No weights and no media needed: the shot is the synthetic pan of
-nodes/synthetic.py, whose clean background is known, so the demo can say how
+app/synthetic.py, whose clean background is known, so the demo can say how
 close the result comes. It runs the shipped graph graphs/demo_remove.json
 (ReadVideo, ReadMasks, DilateMask, InpaintFlow, WriteVideo) through the
 engine, like `inpainterz run` would, with the paths pointed at its folder.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..engine.atomic import atomic_write
 
 DEMO_GRAPH = Path(__file__).resolve().parents[1] / "graphs" / "demo_remove.json"
 
@@ -32,12 +32,12 @@ def main(out_dir: str | os.PathLike = "demo-out", cache_dir: str | os.PathLike |
     out_dir/contact_sheet.png and print how close the result is to the truth.
     The cache lives in out_dir/cache unless cache_dir is given. Returns the
     exit code (0 done, 1 a node failed, 2 bad input)."""
-    from .cache import Cache
-    from .errors import GraphError
-    from .graph import Graph
+    from ..engine.cache import Cache
+    from ..engine.errors import GraphError
+    from ..engine.graph import Graph
     from .progress import progress_printer
-    from ..nodes.scoring import psnr
-    from ..nodes.synthetic import make_scene, write_scene
+    from .scoring import psnr
+    from .synthetic import make_scene, write_scene
 
     started = time.perf_counter()
     out = Path(out_dir).resolve()

@@ -5,7 +5,7 @@ import shutil
 import sys
 import time
 
-from .executor import Event
+from ..engine.executor import Event
 
 
 class PlainProgress:

@@ -12,8 +12,9 @@ import signal
 import sys
 import threading
 
-from .atomic import write_text_atomic
-from .errors import GraphError, InpainterzError
+from . import weights
+from ..engine.atomic import write_text_atomic
+from ..engine.errors import GraphError, InpainterzError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -23,7 +24,7 @@ def _err(msg: str) -> None:
 
 
 def _registry():
-    from .registry import default_registry
+    from ..engine.registry import default_registry
 
     reg = default_registry()
     for problem in reg.problems:
@@ -72,10 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-size")
 
     p = sub.add_parser("weights", help="list, fetch or verify model checkpoints")
-    p.add_argument("action", choices=["list", "fetch", "verify"])
-    p.add_argument("name", nargs="?", help="checkpoint name, or 'default' (for fetch)")
-    p.add_argument("--ckpt-dir")
-    p.add_argument("--mirror", help="fetch from this base URL instead of the official ones")
+    weights.add_commands(p)
 
     p = sub.add_parser("edit", help="open the visual editor")
     p.add_argument("graph", nargs="?")
@@ -87,10 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from .cache import Cache
-    from .devices import check_device_spec
-    from .executor import run_graph
-    from .graph import Graph
+    from ..engine.cache import Cache
+    from ..engine.devices import check_device_spec
+    from ..engine.executor import run_graph
+    from ..engine.graph import Graph
     from .progress import progress_printer
 
     err = check_device_spec(args.device)
@@ -98,7 +96,7 @@ def cmd_run(args) -> int:
         _err(err)
         return EXIT_BAD_INPUT
     if args.ckpt_dir:
-        from .checkpoints import set_ckpt_dir
+        from ..engine.checkpoints import set_ckpt_dir
 
         set_ckpt_dir(args.ckpt_dir)  # searched before $INPAINTERZ_CKPT, which stays searched too
     _registry()
@@ -141,10 +139,8 @@ def cmd_run(args) -> int:
     return result.exit_code()
 
 
-
-
 def cmd_validate(args) -> int:
-    from .graph import Graph
+    from ..engine.graph import Graph
 
     _registry()
     graph = Graph.load(args.graph)
@@ -191,7 +187,7 @@ def cmd_describe(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .cache import Cache, human_bytes
+    from ..engine.cache import Cache, human_bytes
 
     cache = Cache(args.cache_dir, args.cache_size)
     if args.action == "clear":
@@ -205,9 +201,7 @@ def cmd_cache(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from . import weights_cli
-
-    return {"list": weights_cli.cmd_list, "fetch": weights_cli.cmd_fetch, "verify": weights_cli.cmd_verify}[args.action](args)
+    return weights.COMMANDS[args.action](args)
 
 
 def cmd_edit(args) -> int:

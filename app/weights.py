@@ -1,8 +1,8 @@
-"""`inpainterz weights list|fetch NAME|verify`: the command-line side of checkpoints.
+"""`inpainterz weights list|fetch NAME...|verify [NAME...]`: the command-line side of checkpoints.
 
-Each `cmd_*` takes the parsed argparse namespace and returns the exit code:
-0 done, 1 a download or check failed, 2 a bad name or option.
-`add_parser` registers the subcommands on the CLI's subparsers.
+`add_commands` puts the three subcommands on the `weights` parser of the one
+CLI parser. Each `cmd_*` takes the parsed namespace and returns the exit code:
+0 done, 1 a download or check failed, 2 a bad name or option, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -10,32 +10,28 @@ import json
 import os
 import sys
 
-from . import checkpoints as ck
-from .errors import BadInput
+from ..engine import checkpoints as ck
+from ..engine.errors import BadInput
 
 
-def add_parser(subparsers) -> None:
-    """Add `weights list|fetch|verify` to an argparse subparsers object."""
-    p = subparsers.add_parser("weights", help="list, fetch and verify model checkpoints")
-    sub = p.add_subparsers(dest="weights_cmd", required=True)
-    common = dict(help="checkpoint folder: searched first, and where fetch writes")
-    lp = sub.add_parser("list", help="every checkpoint of the manifest and whether it is here")
-    lp.add_argument("--ckpt-dir", **common)
-    lp.add_argument("--json", action="store_true", help="print JSON")
-    lp.set_defaults(weights_func=cmd_list)
-    fp = sub.add_parser("fetch", help="download checkpoints: a name, a bundle, 'default' or 'all'")
-    fp.add_argument("name", nargs="*", default=["default"])
-    fp.add_argument("--ckpt-dir", **common)
-    fp.add_argument("--dest", help="folder to write into (default: --ckpt-dir, $INPAINTERZ_CKPT or the project's ckpt/)")
-    fp.add_argument("--url", "--mirror", dest="url",
-                    help=f"base URL of a mirror laid out like the checkpoint folder (or ${ck.WEIGHTS_URL_ENV})")
-    fp.add_argument("--force", action="store_true", help="download again even if a good copy is present")
-    fp.set_defaults(weights_func=cmd_fetch)
-    vp = sub.add_parser("verify", help="hash present checkpoints against the manifest")
-    vp.add_argument("name", nargs="*")
-    vp.add_argument("--ckpt-dir", **common)
-    vp.add_argument("--json", action="store_true", help="print JSON")
-    vp.set_defaults(weights_func=cmd_verify)
+def add_commands(parser) -> None:
+    """Add `list`, `fetch` and `verify` under the `weights` subcommand's parser."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ckpt_dir = dict(metavar="DIR", help="checkpoint folder: searched first, and where fetch writes "
+                                        "(default for fetch: $XDG_DATA_HOME/inpainterz/ckpt)")
+    p = sub.add_parser("list", help="every checkpoint of the manifest and whether it is here")
+    p.add_argument("--ckpt-dir", **ckpt_dir)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("fetch", help="download checkpoints: a name, a bundle, 'default' or 'all'")
+    p.add_argument("name", nargs="*", default=["default"], help="what to fetch (default: the default set)")
+    p.add_argument("--ckpt-dir", **ckpt_dir)
+    p.add_argument("--mirror", metavar="URL",
+                   help=f"base URL of a mirror laid out like the checkpoint folder (or ${ck.WEIGHTS_URL_ENV})")
+    p.add_argument("--force", action="store_true", help="download again even if a good copy is present")
+    p = sub.add_parser("verify", help="hash present checkpoints against the manifest")
+    p.add_argument("name", nargs="*", help="what to verify (default: every checkpoint present)")
+    p.add_argument("--ckpt-dir", **ckpt_dir)
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _apply_ckpt_dir(args) -> None:
@@ -70,7 +66,7 @@ def cmd_list(args, out=None) -> int:
     out = out or sys.stdout
     _apply_ckpt_dir(args)
     statuses = ck.list_status()
-    if getattr(args, "json", False):
+    if args.json:
         json.dump({"dirs": [str(d) for d in ck.search_dirs()],
                    "checkpoints": [_status_json(s) for s in statuses]}, out, indent=2)
         out.write("\n")
@@ -83,17 +79,14 @@ def cmd_list(args, out=None) -> int:
 def cmd_fetch(args, out=None) -> int:
     err = out or sys.stderr
     _apply_ckpt_dir(args)
-    names = getattr(args, "name", None) or ["default"]
-    if isinstance(names, str):
-        names = [names]
-    base_url = getattr(args, "url", None) or getattr(args, "mirror", None) or os.environ.get(ck.WEIGHTS_URL_ENV)
+    names = args.name or ["default"]
+    base_url = args.mirror or os.environ.get(ck.WEIGHTS_URL_ENV)
     progress = ck.Progress(stream=err)
     try:
         for name in names:
             ck.select(name)  # a bad name is reported before anything downloads
         for name in names:
-            ck.fetch(name, dest=getattr(args, "dest", None), progress=progress, base_url=base_url,
-                     force=bool(getattr(args, "force", False)))
+            ck.fetch(name, progress=progress, base_url=base_url, force=args.force)
     except BadInput as exc:
         print(f"inpainterz weights fetch: {exc}", file=err)
         return 2
@@ -109,16 +102,14 @@ def cmd_fetch(args, out=None) -> int:
 def cmd_verify(args, out=None) -> int:
     out = out or sys.stdout
     _apply_ckpt_dir(args)
-    names = getattr(args, "name", None) or None
-    if isinstance(names, str):
-        names = [names]
+    names = args.name or None
     try:
         statuses = ck.verify(names)
     except BadInput as exc:
         print(f"inpainterz weights verify: {exc}", file=sys.stderr)
         return 2
     present = [s for s in statuses if s.path is not None]
-    if getattr(args, "json", False):
+    if args.json:
         json.dump({"checkpoints": [_status_json(s) for s in statuses]}, out, indent=2)
         out.write("\n")
     else:
@@ -134,3 +125,6 @@ def cmd_verify(args, out=None) -> int:
     if names and any(s.path is None for s in statuses):
         return 1
     return 1 if bad else 0
+
+
+COMMANDS = {"list": cmd_list, "fetch": cmd_fetch, "verify": cmd_verify}
