@@ -221,7 +221,7 @@ def cached_entries(graph, node_id: str, cache: Cache) -> dict | None:
         except Exception:  # a half-edited graph: nothing to find yet
             return None
         entry = cache.lookup(key)
-        if entry is None or not _writes_intact(entry.meta):
+        if entry is None or not _usable(entry.meta):
             return None
         for name, meta in entry.meta.get("outputs", {}).items():
             versions[(n, name)] = meta["version"]
@@ -235,6 +235,11 @@ def _writes_fingerprint(nt, params: dict) -> dict:
         if p.type == "path" and p.io == "write" and params.get(p.name):
             out[str(params[p.name])] = fingerprint_path(params[p.name], recursive=True)
     return out
+
+
+def _usable(meta: dict) -> bool:
+    """Whether a cache entry may stand for a render: its files intact, its clips readable here."""
+    return _writes_intact(meta) and data.readers_known(meta)
 
 
 def _writes_intact(meta: dict) -> bool:
@@ -401,7 +406,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                     # Once per node: a node waiting for a free slot must not re-read the cache every tick.
                     looked_up.add(node)
                     entry = cache.lookup(rep.key)
-                if entry is not None and _writes_intact(entry.meta):
+                if entry is not None and _usable(entry.meta):
                     ready.remove(node)
                     rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
                     finish(node, entry)
