@@ -38,7 +38,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="independent nodes to run at once (default 1)")
     p.add_argument("--no-cache", action="store_true", help="run every node, ignoring cached results")
-    p.add_argument("--ckpt-dir", help="folder holding model checkpoints (default $INPAINTERZ_CKPT or ./ckpt)")
+    p.add_argument("--ckpt-dir", metavar="DIR", help="folder holding model checkpoints, searched first "
+                   "(then $INPAINTERZ_CKPT, ./ckpt and $XDG_DATA_HOME/inpainterz/ckpt)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a graph file and print every problem")
     p.add_argument("graph")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    p.add_argument("--ckpt-dir", metavar="DIR", help="checkpoint folder searched first, as for run")
 
     p = sub.add_parser("nodes", help="list the node types")
     p.add_argument("--json", action="store_true", help="print every descriptor as JSON")
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("edit", help="open the visual editor")
     p.add_argument("graph", nargs="?")
     p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+    p.add_argument("--ckpt-dir", metavar="DIR", help="checkpoint folder searched first, as for run")
 
     p = sub.add_parser("demo", help="make a sample shot and remove its moving object (no weights needed)")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     from ..engine.cache import Cache
+    from ..engine.config import RunConfig
     from ..engine.devices import check_device_spec
     from ..engine.executor import run_graph
     from ..engine.graph import Graph
@@ -95,10 +99,6 @@ def cmd_run(args) -> int:
     if err:
         _err(err)
         return EXIT_BAD_INPUT
-    if args.ckpt_dir:
-        from ..engine.checkpoints import set_ckpt_dir
-
-        set_ckpt_dir(args.ckpt_dir)  # searched before $INPAINTERZ_CKPT, which stays searched too
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
@@ -109,6 +109,8 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
     printer = progress_printer()
     cancel = threading.Event()
+    config = RunConfig(cache=cache, device=args.device, jobs=args.jobs, no_cache=args.no_cache,
+                       ckpt_dirs=(args.ckpt_dir,) if args.ckpt_dir else (), cancel=cancel)
 
     def on_sigint(signum, frame):
         if cancel.is_set():
@@ -118,8 +120,7 @@ def cmd_run(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_graph(graph, targets=args.target or None, cache=cache, device=args.device, jobs=args.jobs,
-                           no_cache=args.no_cache, on_event=printer, cancel=cancel)
+        result = run_graph(graph, targets=args.target or None, config=config, on_event=printer)
     finally:
         signal.signal(signal.SIGINT, old)
         printer.close()
@@ -140,12 +141,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from ..engine.config import RunConfig
     from ..engine.graph import Graph
 
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
-    graph.check()
+    graph.check(config=RunConfig(ckpt_dirs=(args.ckpt_dir,) if args.ckpt_dir else ()))
     print(f"{args.graph}: ok ({len(graph.nodes)} nodes, {len(graph.edges())} connections)")
     return EXIT_OK
 
@@ -207,7 +209,7 @@ def cmd_weights(args) -> int:
 def cmd_edit(args) -> int:
     from ..editor.app import main as editor_main
 
-    return editor_main(args.graph, screenshot=args.screenshot)
+    return editor_main(args.graph, screenshot=args.screenshot, ckpt_dir=args.ckpt_dir)
 
 
 def cmd_demo(args) -> int:

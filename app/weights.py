@@ -12,6 +12,7 @@ import sys
 
 from ..engine import checkpoints as ck
 from ..engine.errors import BadInput
+from .progress import TransferProgress
 
 
 def add_commands(parser) -> None:
@@ -34,9 +35,8 @@ def add_commands(parser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _apply_ckpt_dir(args) -> None:
-    if getattr(args, "ckpt_dir", None):
-        ck.set_ckpt_dir(args.ckpt_dir)
+def _ckpt_dirs(args) -> list:
+    return [args.ckpt_dir] if args.ckpt_dir else []
 
 
 def _status_json(st: ck.Status) -> dict:
@@ -46,7 +46,7 @@ def _status_json(st: ck.Status) -> dict:
             "default": e.default, "node": e.node, "model": e.model, "licence": e.licence}
 
 
-def _print_table(statuses: list[ck.Status], out) -> None:
+def _print_table(statuses: list[ck.Status], out, dirs: list) -> None:
     rows = [("NAME", "STATE", "SIZE", "NODE", "FILE")]
     for st in statuses:
         e = st.entry
@@ -56,37 +56,37 @@ def _print_table(statuses: list[ck.Status], out) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4], file=out)
-    print("(* = in the default set: inpainterz weights fetch default)", file=out)
+    print(f"(* = in the default set: {ck.fetch_hint('default', dirs[0] if dirs else None)})", file=out)
     missing = sorted({st.entry.fetch_name for st in statuses if st.state == "missing" and st.entry.default})
     if missing:
         print("missing from the default set: " + ", ".join(missing), file=out)
 
 
-def cmd_list(args, out=None) -> int:
-    out = out or sys.stdout
-    _apply_ckpt_dir(args)
-    statuses = ck.list_status()
+def cmd_list(args) -> int:
+    out = sys.stdout
+    dirs = _ckpt_dirs(args)
+    statuses = ck.list_status(dirs)
     if args.json:
-        json.dump({"dirs": [str(d) for d in ck.search_dirs()],
+        json.dump({"dirs": [str(d) for d in ck.search_dirs(dirs)],
                    "checkpoints": [_status_json(s) for s in statuses]}, out, indent=2)
         out.write("\n")
     else:
-        print("checkpoint folders searched: " + ", ".join(str(d) for d in ck.search_dirs()), file=out)
-        _print_table(statuses, out)
+        print("checkpoint folders searched: " + ", ".join(str(d) for d in ck.search_dirs(dirs)), file=out)
+        _print_table(statuses, out, dirs)
     return 0
 
 
-def cmd_fetch(args, out=None) -> int:
-    err = out or sys.stderr
-    _apply_ckpt_dir(args)
+def cmd_fetch(args) -> int:
+    err = sys.stderr
+    dest = ck.fetch_dir(_ckpt_dirs(args))
     names = args.name or ["default"]
     base_url = args.mirror or os.environ.get(ck.WEIGHTS_URL_ENV)
-    progress = ck.Progress(stream=err)
+    progress = TransferProgress(stream=err)
     try:
         for name in names:
             ck.select(name)  # a bad name is reported before anything downloads
         for name in names:
-            ck.fetch(name, progress=progress, base_url=base_url, force=args.force)
+            ck.fetch(name, dest=dest, progress=progress, base_url=base_url, force=args.force)
     except BadInput as exc:
         print(f"inpainterz weights fetch: {exc}", file=err)
         return 2
@@ -99,12 +99,11 @@ def cmd_fetch(args, out=None) -> int:
     return 0
 
 
-def cmd_verify(args, out=None) -> int:
-    out = out or sys.stdout
-    _apply_ckpt_dir(args)
+def cmd_verify(args) -> int:
+    out = sys.stdout
     names = args.name or None
     try:
-        statuses = ck.verify(names)
+        statuses = ck.verify(names, ckpt_dirs=_ckpt_dirs(args))
     except BadInput as exc:
         print(f"inpainterz weights verify: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +119,9 @@ def cmd_verify(args, out=None) -> int:
                 if s.path is None:
                     print(f"{s.entry.file}: missing ({s.detail})", file=out)
         if not present:
-            print("no checkpoints present; get the default set with: inpainterz weights fetch default", file=out)
+            dirs = _ckpt_dirs(args)
+            print(f"no checkpoints present; get the default set with: "
+                  f"{ck.fetch_hint('default', dirs[0] if dirs else None)}", file=out)
     bad = [s for s in statuses if s.path is not None and not s.ok]
     if names and any(s.path is None for s in statuses):
         return 1

@@ -324,8 +324,12 @@ class Graph:
 
     # ------------------------------------------------------------ validation
 
-    def validate(self, check_files: bool = True) -> list[Problem]:
-        """Every problem in the graph, one per line: types, params, ports, cycles, files."""
+    def validate(self, check_files: bool = True, config=None) -> list[Problem]:
+        """Every problem in the graph, one per line: types, params, ports, cycles, files.
+
+        `config` (a RunConfig) is what the nodes' preflight hooks check against:
+        the checkpoint folders of the run.
+        """
         problems: list[Problem] = []
         reg = self.registry
         for nid, spec in self.nodes.items():
@@ -381,17 +385,21 @@ class Graph:
                                             nid, spec.type, f"input '{inp.name}'"))
             if check_files:
                 problems += self._file_problems(nid, spec, nt)
-                problems += self._preflight_problems(nid, spec, nt)
+                problems += self._preflight_problems(nid, spec, nt, config)
         for cycle in _cycles(self.dag()):
             problems.append(Problem("the graph has a cycle: " + " -> ".join(cycle + [cycle[0]])))
         return problems
 
-    def _preflight_problems(self, nid: str, spec: NodeSpec, nt) -> list[Problem]:
+    def _preflight_problems(self, nid: str, spec: NodeSpec, nt, config) -> list[Problem]:
         """What the node's own preflight hook finds (a missing checkpoint), before anything runs."""
         if nt.preflight is None:
             return []
+        if config is None:
+            from .config import RunConfig
+
+            config = RunConfig()
         try:
-            found = nt.preflight(self.params_of(nid)) or ()
+            found = nt.preflight(self.params_of(nid), config) or ()
         except Exception as exc:  # a hook must not hide the other problems
             found = [f"could not check this node before running: {type(exc).__name__}: {exc}"]
         return [Problem(str(msg), nid, spec.type) for msg in found]
@@ -420,8 +428,8 @@ class Graph:
                     out.append(Problem(f"cannot write {path}: folder {probe} is not writable", nid, spec.type, where))
         return out
 
-    def check(self, check_files: bool = True) -> None:
-        problems = self.validate(check_files=check_files)
+    def check(self, check_files: bool = True, config=None) -> None:
+        problems = self.validate(check_files=check_files, config=config)
         if problems:
             raise GraphError(problems, str(self.path) if self.path else None)
 

@@ -73,7 +73,8 @@ def load_generator(ctx, model: str, path, fp16: bool):
     """The generator for ``model`` with the weights at ``path``, loaded once per process."""
     from .e2fgvi import checkpoint
 
-    return ctx.models.get(("InpaintE2FGVI", model), lambda: checkpoint.load(path, model), ctx.device,
+    hint = ctx.config.fetch_hint(model)
+    return ctx.models.get(("InpaintE2FGVI", model), lambda: checkpoint.load(path, model, hint=hint), ctx.device,
                           fp16=fp16, checkpoint=path)
 
 
@@ -114,7 +115,7 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
 
     from .e2fgvi import loop
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = resolve(ctx, _entry({"model": model}), checkpoint)
     device = str(ctx.device)
     if fp16 and not device.startswith("cuda"):
         ctx.note("fp16 is only used on CUDA; running in float32 on the CPU")

@@ -26,7 +26,7 @@ from . import encode, images, maskfiles, video
 # ---------------------------------------------------------------- helpers
 
 
-def _needs_path(params: dict) -> list[str]:
+def _needs_path(params: dict, config) -> list[str]:
     return [] if params.get("path") else ["param 'path' is empty: set the file or folder to use"]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import BadInput, Input, KeyMasks, Output, Param, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model, resolve
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -30,14 +30,9 @@ def load_sam(ctx, model: str, path):
     def build():
         from segment_anything import sam_model_registry
 
-        from ..engine.checkpoints import load_into, lookup
+        return sam_model_registry[model]()
 
-        sam = sam_model_registry[model]()
-        entry = lookup(_entry({"model": model}))
-        load_into(sam, path, f"SAM {model}", strict=True, fetch_hint=entry.fetch_command if entry else None)
-        return sam
-
-    return ctx.models.get(("SegmentSAM", model), build, ctx.device, checkpoint=path)
+    return load_model(ctx, ("SegmentSAM", model), build, path, _entry({"model": model}), f"SAM {model}")
 
 
 def _prompts_by_frame(boxes, points, n_frames: int) -> dict:
@@ -127,7 +122,7 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
     import torch
     from segment_anything import SamPredictor
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = resolve(ctx, _entry({"model": model}), checkpoint)
     sam = load_sam(ctx, model, path)
     predictor = SamPredictor(sam)
     h, w = frames.height, frames.width

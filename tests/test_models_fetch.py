@@ -9,7 +9,10 @@ import threading
 
 import pytest
 
+from inpainterz.app.progress import TransferProgress
 from inpainterz.engine import checkpoints as ck
+from inpainterz.engine.checkpoints import download as fetch_module
+from inpainterz.engine.checkpoints import manifest as manifest_module
 from inpainterz.app.cli import main as cli_main
 
 PAYLOAD = bytes(range(256)) * 10_000  # 2.56 MB: more than one read block
@@ -88,12 +91,12 @@ def manifest(tmp_path, monkeypatch, server, isolated_checkpoints):
     ]}
     path = tmp_path / "weights.json"
     path.write_text(json.dumps(doc))
-    monkeypatch.setattr(ck, "MANIFEST_PATH", path)
+    monkeypatch.setattr(manifest_module, "MANIFEST_PATH", path)
     return path
 
 
 def _progress():
-    return ck.Progress(stream=io.StringIO(), tty=False, every=0.0)
+    return TransferProgress(stream=io.StringIO(), tty=False, every=0.0)
 
 
 def test_fetch_downloads_verifies_and_installs(tmp_path, manifest, server):
@@ -114,13 +117,13 @@ def test_fetch_downloads_verifies_and_installs(tmp_path, manifest, server):
 
 
 def test_progress_bar_on_a_terminal_and_lines_otherwise():
-    bar = ck.Progress(stream=io.StringIO(), tty=True)
+    bar = TransferProgress(stream=io.StringIO(), tty=True)
     bar.start("w.pth", 100)
     bar._last = -1.0
     bar.update(50)
     bar.finish()
     assert "\r" in bar.stream.getvalue() and "[###############" in bar.stream.getvalue()
-    plain = ck.Progress(stream=io.StringIO(), tty=False, every=0.0)
+    plain = TransferProgress(stream=io.StringIO(), tty=False, every=0.0)
     plain.start("w.pth", 100)
     plain.update(50)
     plain.finish()
@@ -170,7 +173,7 @@ def test_http_errors_and_web_pages_are_clear(tmp_path, manifest, server):
 
 def test_disk_full_keeps_the_partial_download(tmp_path, manifest, server, monkeypatch):
     calls = {"n": 0}
-    real = ck._append
+    real = fetch_module._append
 
     def full_after_one_block(out, block):
         calls["n"] += 1
@@ -178,12 +181,12 @@ def test_disk_full_keeps_the_partial_download(tmp_path, manifest, server, monkey
             raise OSError(errno.ENOSPC, "No space left on device")
         real(out, block)
 
-    monkeypatch.setattr(ck, "_append", full_after_one_block)
+    monkeypatch.setattr(fetch_module, "_append", full_after_one_block)
     dest = tmp_path / "ckpt"
     with pytest.raises(ck.FetchError, match="disk full.*resumes"):
         ck.fetch("tiny", dest=dest, progress=_progress())
     assert 0 < (dest / "w.pth.part").stat().st_size < len(PAYLOAD)
-    monkeypatch.setattr(ck, "_append", real)
+    monkeypatch.setattr(fetch_module, "_append", real)
     ck.fetch("tiny", dest=dest, progress=_progress())
     assert (dest / "w.pth").read_bytes() == PAYLOAD
 
