@@ -60,6 +60,10 @@ def main(graph_path=None, screenshot=None, ckpt_dir=None) -> int:
         print("error: no display to open the editor on (DISPLAY is not set); run it on a desktop, "
               "or render it with --screenshot PNG", file=sys.stderr)
         return 1
+    problem = qt.xcb_problem()
+    if problem:  # checked before Qt starts: Qt itself would abort the process with its own message
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     problem = qt.missing_requirement()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
