@@ -27,8 +27,29 @@ VERSION = 1
 # Migration hooks: MIGRATIONS[v] turns a version-v document into version v+1.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
+# The id rules, used by every front end: a node id starts with a letter or '_', then letters,
+# digits, '_' or '-'; an input refers to "node.output".
 _REF = re.compile(r"^([A-Za-z_][\w\-]*)\.([A-Za-z_]\w*)$")
 _NODE_ID = re.compile(r"^[A-Za-z_][\w\-]*$")
+
+
+def is_node_id(text) -> bool:
+    return isinstance(text, str) and bool(_NODE_ID.match(text))
+
+
+def parse_ref(ref) -> tuple[str, str] | None:
+    """(node, output) of an input reference "node.output", or None if it is not one."""
+    m = _REF.match(ref) if isinstance(ref, str) else None
+    return (m.group(1), m.group(2)) if m else None
+
+
+def new_node_id(type_id: str, taken) -> str:
+    """A readable id for a new node of `type_id` that is not in `taken`: dilate_mask1, dilate_mask2, ..."""
+    stem = re.sub(r"(?<!^)(?=[A-Z])", "_", type_id).lower()
+    n = 1
+    while f"{stem}{n}" in taken:
+        n += 1
+    return f"{stem}{n}"
 
 
 def migrate(doc: dict, source: str | None = None) -> dict:
@@ -163,11 +184,7 @@ class Graph:
         return NodeRef(self, node_id)
 
     def _new_id(self, type_id: str) -> str:
-        stem = re.sub(r"(?<!^)(?=[A-Z])", "_", type_id).lower()
-        n = 1
-        while f"{stem}{n}" in self.nodes:
-            n += 1
-        return f"{stem}{n}"
+        return new_node_id(type_id, self.nodes)
 
     # ------------------------------------------------------------ structure
 
