@@ -12,12 +12,9 @@ from inpainterz.engine import Input, Output, Param, node
 
 from .composite import FEATHER_DOC, paste
 from .flowfill import FLOW_PRESETS, fill_stream, working_size
-from .masks import check_same_clip
+from .clips import check_same_clip, each_frame
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-
-# Frames read per chunk when two clips are walked side by side.
-STEP = 8
 
 # What the flow fill keeps per working pixel of each frame in its window:
 # RGB, grey, hole and guard maps (1 byte each but RGB), two float32 flows.
@@ -28,12 +25,6 @@ def check_frames_and_masks(frames, masks):
     """Raise BadInput, naming both inputs, unless the masks fit the frames
     (same count and size). Shared by every inpaint node."""
     check_same_clip(masks, "masks", frames, "frames")
-
-
-def each_frame(clip, step=STEP):
-    """The clip's frames one at a time, reading a bounded chunk at a time."""
-    for _, chunk in clip.chunks(size=step):
-        yield from chunk
 
 
 @node("InpaintOpenCV", category="inpaint", version=1,

@@ -16,11 +16,11 @@ import numpy as np
 
 from ..engine import Input, Output, Param, node
 from .composite import FEATHER_DOC, paste
-from .inpaint import check_frames_and_masks, each_frame
+from .clips import each_frame
+from .e2fgvi import MODELS, MODES
+from .inpaint import check_frames_and_masks
 from .model_support import FP16_DOC, checkpoint_hooks, resolve
 
-MODELS = ("e2fgvi", "e2fgvi_hq")
-MODES = ("exact", "bounded")
 E2FGVI_SIZE = (240, 432)  # (height, width) the e2fgvi model requires
 
 # Above this many frames, exact mode with references from the whole clip gets

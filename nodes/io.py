@@ -22,6 +22,7 @@ from inpainterz.engine.data import digest, frames_version, masks_version
 from inpainterz.engine.fingerprint import file_sha256, stat_key
 
 from . import encode, images, maskfiles, video
+from .clips import STEP
 
 # ---------------------------------------------------------------- helpers
 
@@ -224,7 +225,7 @@ def write_images(ctx, frames, path, format, start, quality):
     total = len(frames)
 
     def encoded():
-        for first, chunk in frames.chunks(size=16):
+        for first, chunk in frames.chunks(size=STEP):
             for k, rgb in enumerate(chunk):
                 yield names[first + k], images.encode_image(rgb, ext, quality)
                 ctx.progress((first + k + 1) / total)
@@ -258,7 +259,7 @@ def feathered(matte: np.ndarray, feather: float) -> np.ndarray:
 
 def objects_in(masks, ctx=None, share: float = 0.0) -> list[int]:
     counts = np.zeros(256, dtype=np.int64)
-    for first, chunk in masks.chunks(size=16):
+    for first, chunk in masks.chunks(size=STEP):
         for labels in chunk:  # one frame at a time: bincount widens to 64-bit ints
             counts += np.bincount(labels.ravel(), minlength=256)
         if ctx is not None and share:
@@ -292,7 +293,7 @@ def write_masks(ctx, masks, path, mode, start, feather):
         folder, names = images.output_names(path, total, start, ".png")
 
         def encoded():
-            for first, chunk in masks.chunks(size=16):
+            for first, chunk in masks.chunks(size=STEP):
                 for k, labels in enumerate(chunk):
                     yield names[first + k], maskfiles.encode_label_png(labels)
                     ctx.progress((first + k + 1) / total)
@@ -311,7 +312,7 @@ def write_masks(ctx, masks, path, mode, start, feather):
         folders.append(folder)
 
     def encoded():
-        for first, chunk in masks.chunks(size=16):
+        for first, chunk in masks.chunks(size=STEP):
             for k, labels in enumerate(chunk):
                 for object_id in ids:
                     matte = feathered(labels == object_id, feather)
