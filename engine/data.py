@@ -370,6 +370,7 @@ class Points(_Records):
     type_name = "Points"
 
 
+# Every type that travels on an edge, by its name in descriptors and graph files.
 TYPES = {"Frames": Frames, "Masks": Masks, "KeyMasks": KeyMasks, "Boxes": Boxes, "Points": Points}
 
 

@@ -13,8 +13,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-# The types that travel on edges (DESIGN.md, "Data on the edges").
-DATA_TYPES = ("Frames", "Masks", "KeyMasks", "Boxes", "Points")
+from .data import TYPES
+
+# The types that travel on edges (DESIGN.md, "Data on the edges"), named once, by the data module.
+DATA_TYPES = tuple(TYPES)
 
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "path", "list")
 PATH_IO = ("read", "write")
