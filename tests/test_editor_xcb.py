@@ -26,7 +26,7 @@ def test_missing_xcb_libraries_name_the_packages_and_exit_2(absent, monkeypatch,
     monkeypatch.setattr(qt.sys, "platform", "linux")
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
-    assert main(["edit"]) == 2
+    assert main(["edit", "--ckpt-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "could not load the Qt platform plugin" not in err
     [line] = [x.strip() for x in err.splitlines() if "apt-get install" in x]

@@ -8,9 +8,9 @@ the one CLI parser, and then shown to have done what the message says.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
+import os
 import re
 import shlex
 
@@ -20,7 +20,7 @@ from conftest import REPO
 from inpainterz.app.cli import build_parser, main
 from inpainterz.engine import BadInput
 from inpainterz.engine import checkpoints as ck
-from inpainterz.engine.checkpoints import download, manifest
+from inpainterz.engine.checkpoints import manifest
 from test_models_fetch import Server
 
 PAYLOAD = bytes(range(251)) * 10_000  # 2.5 MB: more than one read block
@@ -97,34 +97,49 @@ def test_a_missing_checkpoint_names_a_fetch_that_the_next_run_finds(tmp_path, sa
         assert (ck.user_ckpt_dir() / "w.pth").read_bytes() == PAYLOAD
 
 
-def test_disk_full_advice_resumes_or_fetches_elsewhere(tmp_path, sam_served, server, capsys, monkeypatch):
-    real = download._append
-    blocks = {"n": 0}
+def test_a_checkpoint_param_that_is_wrong_says_how_to_use_the_official_file(tmp_path, sam_served, capsys):
+    graph = sam_graph(tmp_path)
+    # A file that is not there: correct the path, or empty the param and fetch the official file.
+    assert main(["validate", graph, "-s", f"segment.checkpoint={tmp_path / 'nope.pth'}"]) == 2
+    err = capsys.readouterr().err
+    assert "empty the param" in err
+    [hint] = hints(err)
+    code, text = run_hint(hint, capsys)
+    assert code == 0, text
+    assert main(["validate", graph, "-s", "segment.checkpoint="]) == 0, capsys.readouterr().err
+    # A folder without the file: the node looks only there, so the hint fetches into it.
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    assert main(["validate", graph, "-s", f"segment.checkpoint={folder}"]) == 2
+    [hint] = hints(capsys.readouterr().err)
+    assert hint[-2:] == ["--ckpt-dir", str(folder.resolve())]
+    code, text = run_hint(hint, capsys)
+    assert code == 0, text
+    assert main(["validate", graph, "-s", f"segment.checkpoint={folder}"]) == 0, capsys.readouterr().err
 
-    def full_after_one_block(out, block):
-        blocks["n"] += 1
-        if blocks["n"] > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(out, block)
 
-    monkeypatch.setattr(download, "_append", full_after_one_block)
-    argv = ["weights", "fetch", "sam_vit_b", "--ckpt-dir", str(tmp_path / "small")]
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill a disk for real")
+def test_disk_full_advice_works_as_printed(tmp_path, sam_served, server, capsys):
+    small = tmp_path / "small"
+    small.mkdir()
+    # The download's partial file is /dev/full: every write fails with ENOSPC, as on a full disk.
+    (small / "w.pth.part").symlink_to("/dev/full")
+    argv = ["weights", "fetch", "sam_vit_b", "--ckpt-dir", str(small)]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "run the same command again" in err
+    assert "disk full" in err and "run the same command again" in err
     [elsewhere] = hints(err)
-    monkeypatch.setattr(download, "_append", real)
-    # "run the same command again": it resumes where the disk filled up.
-    code, text = run_hint(argv, capsys)
-    assert code == 0, text
-    assert server.requests[-1][1] is not None and server.requests[-1][1].startswith("bytes=")
-    assert (tmp_path / "small" / "w.pth").read_bytes() == PAYLOAD
     # "Or fetch onto another disk with: ... --ckpt-dir DIR": DIR stands for the folder.
     assert elsewhere == ["weights", "fetch", "sam_vit_b", "--ckpt-dir", "DIR"]
     other = tmp_path / "big"
     code, text = run_hint(elsewhere[:-1] + [str(other)], capsys)
     assert code == 0, text
     assert (other / "w.pth").read_bytes() == PAYLOAD
+    # "Free some space and run the same command again".
+    (small / "w.pth.part").unlink()
+    code, text = run_hint(argv, capsys)
+    assert code == 0, text
+    assert (small / "w.pth").read_bytes() == PAYLOAD
 
 
 def test_a_broken_connection_says_to_run_the_same_command_again(tmp_path, sam_served, server, capsys):

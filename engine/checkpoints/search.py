@@ -89,13 +89,14 @@ def find_checkpoint(name_or_file: str, param_value: str | os.PathLike | None = N
             hit = present(given)
             if hit is not None:
                 return hit
+            # The node looks only in this folder, so that is where the hint fetches to.
             raise BadInput(_missing_message(rel, entry or (bundle[0] if bundle else None), [given],
-                                            f"param '{param}': ", hint_dir))
+                                            f"param '{param}': ", given.resolve()))
         if given.is_file():
             return given
-        raise BadInput(f"param '{param}': checkpoint file {given} does not exist."
-                       + (f" Get the official file with: {(entry or bundle[0]).fetch_hint(hint_dir)}"
-                          if (entry or bundle) else ""))
+        raise BadInput(f"param '{param}': checkpoint file {given} does not exist. Correct the path"
+                       + (f", or empty the param to use the official file, which you get with: "
+                          f"{(entry or bundle[0]).fetch_hint(hint_dir)}" if (entry or bundle) else "."))
     looked = search_dirs(ckpt_dirs)
     for folder in looked:
         hit = present(folder)
