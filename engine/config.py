@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import checkpoints as ck
 from .cache import Cache
 
 
@@ -42,15 +41,21 @@ class RunConfig:
 
         return get_manager()
 
-    # -- checkpoints, searched in this run's folders
+    # -- checkpoints, searched in this run's folders (imported on use: only model nodes need them)
 
     def checkpoint_dirs(self) -> list[Path]:
-        return ck.search_dirs(self.ckpt_dirs)
+        from .checkpoints import search_dirs
+
+        return search_dirs(self.ckpt_dirs)
 
     def find_checkpoint(self, name: str, param_value=None, param: str = "checkpoint") -> Path:
         """The path of a checkpoint (see `checkpoints.find_checkpoint`), searched in this run's folders."""
-        return ck.find_checkpoint(name, param_value, param=param, ckpt_dirs=self.ckpt_dirs)
+        from .checkpoints import find_checkpoint
+
+        return find_checkpoint(name, param_value, param=param, ckpt_dirs=self.ckpt_dirs)
 
     def fetch_hint(self, name: str) -> str:
         """The command that fetches checkpoint `name` to where this run looks for it."""
-        return ck.fetch_hint(name, self.ckpt_dirs[0] if self.ckpt_dirs else None)
+        from .checkpoints import fetch_hint
+
+        return fetch_hint(name, self.ckpt_dirs[0] if self.ckpt_dirs else None)
