@@ -262,15 +262,15 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
     if config is None:
         config = RunConfig(cache=cache, device=device, jobs=jobs, no_cache=no_cache,
                            cancel=cancel or threading.Event())
-    if config.cache is None:
-        config = config.with_(cache=Cache(cache_dir, cache_size))
-    cache, device, jobs, no_cache, cancel = config.cache, config.device, config.jobs, config.no_cache, config.cancel
     problems = graph.validate(check_files=check_files, config=config)
     if targets:
         unknown = [t for t in targets if t not in graph.nodes]
         problems += [Problem(f"no node '{t}' to run") for t in unknown]
     if problems:
         raise GraphError(problems, str(graph.path) if graph.path else None)
+    if config.cache is None:
+        config = config.with_(cache=Cache(cache_dir, cache_size))
+    cache, device, jobs, no_cache, cancel = config.cache, config.device, config.jobs, config.no_cache, config.cancel
 
     reg = graph.registry
     dag = graph.dag()
