@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import BadInput, Boxes, Input, Output, Param, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 DINO_MODELS = {"swint_ogc": ("groundingdino_swint_ogc", "GroundingDINO_SwinT_OGC.py"),
                "swinb": ("groundingdino_swinb", "GroundingDINO_SwinB_cfg.py")}
@@ -306,8 +306,8 @@ def detect_text(ctx, frames, prompt, box_threshold, text_threshold, detect_on, m
         def detect(frame):
             return detect_hf(net, frame, caption, box_threshold, text_threshold, ctx.device)
     else:
-        path = resolve(ctx, _entry({"model": model}), checkpoint)
-        bert = resolve(ctx, TEXT_ENCODER, None)
+        path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
+        bert = ctx.config.find_checkpoint(TEXT_ENCODER, None)
         net = load_groundingdino(ctx, model, path, bert)
 
         def detect(frame):

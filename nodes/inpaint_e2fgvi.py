@@ -19,7 +19,7 @@ from .composite import FEATHER_DOC, paste
 from .clips import each_frame
 from .e2fgvi import MODELS, MODES
 from .inpaint import check_frames_and_masks
-from .model_support import FP16_DOC, checkpoint_hooks, resolve
+from .model_support import FP16_DOC, checkpoint_hooks
 
 E2FGVI_SIZE = (240, 432)  # (height, width) the e2fgvi model requires
 
@@ -115,7 +115,7 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
 
     from .e2fgvi import loop
 
-    path = resolve(ctx, _entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     device = str(ctx.device)
     if fp16 and not device.startswith("cuda"):
         ctx.note("fp16 is only used on CUDA; running in float32 on the CPU")

@@ -50,11 +50,6 @@ def checkpoint_hooks(entry_for: Callable[[dict], str], param: str = "checkpoint"
     return preflight, fingerprint
 
 
-def resolve(ctx, name: str, value, param: str = "checkpoint"):
-    """The checkpoint path for a render (BadInput with the fetch command if missing)."""
-    return ctx.config.find_checkpoint(name, value, param=param)
-
-
 def load_model(ctx, key: tuple, build: Callable, path, entry: str, label: str, strict: bool = True,
                min_overlap: float = 0.5):
     """The network `build()` makes, with the weights of `path`, from the run's model manager.

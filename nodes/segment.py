@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import BadInput, Input, KeyMasks, Output, Param, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -122,7 +122,7 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
     import torch
     from segment_anything import SamPredictor
 
-    path = resolve(ctx, _entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     sam = load_sam(ctx, model, path)
     predictor = SamPredictor(sam)
     h, w = frames.height, frames.width
