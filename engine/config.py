@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .cache import Cache
+
+if TYPE_CHECKING:
+    from .models import ModelManager
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class RunConfig:
     jobs: int = 1                               # independent nodes at once
     no_cache: bool = False                      # render every node, ignoring cached results
     ckpt_dirs: tuple[Path, ...] = ()            # searched first for checkpoints; the first is where fetch hints point
-    models: Any = None                          # a ModelManager; None: the process's, so models stay loaded between runs
+    models: ModelManager | None = None          # None: the process's manager, so models stay loaded between runs
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
     def __post_init__(self):
