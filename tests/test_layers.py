@@ -111,3 +111,13 @@ def test_the_rule_catches_every_way_of_naming_an_upper_layer(source):
 ])
 def test_the_rule_lets_the_engine_use_itself_and_the_package_root(source):
     assert not references(source, "inpainterz.engine.example")
+
+
+def test_every_package_folder_is_packaged():
+    """pyproject lists packages one by one; a subpackage left out would be missing from an install."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(f, REPO) for f in REPO.rglob("__init__.py")
+             if not {"tests", ".venv", "build"} & set(f.relative_to(REPO).parts)}
+    assert found <= listed, f"add to pyproject's packages: {sorted(found - listed)}"
