@@ -12,7 +12,6 @@ import sys
 
 from ..engine import checkpoints as ck
 from ..engine.errors import BadInput
-from .progress import TransferProgress
 
 
 def add_commands(parser) -> None:
@@ -77,6 +76,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_fetch(args) -> int:
+    from .progress import TransferProgress
+
     err = sys.stderr
     dest = ck.fetch_dir(_ckpt_dirs(args))
     names = args.name or ["default"]
