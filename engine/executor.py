@@ -9,7 +9,6 @@ hashes, so a re-run that gives the same content stops invalidation there.
 """
 from __future__ import annotations
 
-import errno
 import threading
 import time
 import traceback
@@ -26,7 +25,7 @@ from .cache import Cache
 from .config import RunConfig
 from .data import digest
 from .devices import device_lock, resolve_device
-from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem
+from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem, is_disk_full
 from .fingerprint import fingerprint_path
 
 ENGINE_KEY_VERSION = 1
@@ -387,8 +386,9 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
         rep = reports[node]
         rep.status = "failed"
         rep.exit_code = 2 if isinstance(exc, BadInput) else 1
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            where = f" while writing {exc.filename}" if exc.filename else ""
+        if is_disk_full(exc):
+            # Outputs report their own full disk; what reaches here was written to the cache.
+            where = f" while writing {exc.filename or cache.root}"
             exc = BadInput(f"the disk is full{where}; free some space or point --cache-dir at a larger disk "
                            f"(nothing half-written is kept)")
             rep.exit_code = 2

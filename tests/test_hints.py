@@ -97,7 +97,7 @@ def test_a_missing_checkpoint_names_a_fetch_that_the_next_run_finds(tmp_path, sa
         assert (ck.user_ckpt_dir() / "w.pth").read_bytes() == PAYLOAD
 
 
-def test_a_checkpoint_param_that_is_wrong_says_how_to_use_the_official_file(tmp_path, sam_served, capsys):
+def test_a_checkpoint_file_param_that_is_wrong_says_how_to_use_the_official_file(tmp_path, sam_served, capsys):
     graph = sam_graph(tmp_path)
     # A file that is not there: correct the path, or empty the param and fetch the official file.
     assert main(["validate", graph, "-s", f"segment.checkpoint={tmp_path / 'nope.pth'}"]) == 2
@@ -107,15 +107,20 @@ def test_a_checkpoint_param_that_is_wrong_says_how_to_use_the_official_file(tmp_
     code, text = run_hint(hint, capsys)
     assert code == 0, text
     assert main(["validate", graph, "-s", "segment.checkpoint="]) == 0, capsys.readouterr().err
-    # A folder without the file: the node looks only there, so the hint fetches into it.
+
+
+def test_a_checkpoint_folder_param_gets_a_fetch_into_that_folder(tmp_path, sam_served, capsys):
+    from inpainterz.engine.config import RunConfig
+
     folder = tmp_path / "weights"
     folder.mkdir()
-    assert main(["validate", graph, "-s", f"segment.checkpoint={folder}"]) == 2
-    [hint] = hints(capsys.readouterr().err)
+    with pytest.raises(BadInput) as info:  # the node looks only in the folder its param names
+        RunConfig().find_checkpoint("sam_vit_b", folder)
+    [hint] = hints(str(info.value))
     assert hint[-2:] == ["--ckpt-dir", str(folder.resolve())]
     code, text = run_hint(hint, capsys)
     assert code == 0, text
-    assert main(["validate", graph, "-s", f"segment.checkpoint={folder}"]) == 0, capsys.readouterr().err
+    assert RunConfig().find_checkpoint("sam_vit_b", folder) == folder / "w.pth"
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill a disk for real")
