@@ -179,26 +179,26 @@ def _place_sprite(sprite, sprite_alpha, pose, width, height):
 
 # ---------------------------------------------------------------- writing
 
-def encode_frames(path, frames, fps, crf=16):
-    """Encode RGB frames (N, H, W, 3) to an H.264 mp4 (yuv420p) at an exact fractional fps.
-
-    The frames go through WriteVideo's own encoder, held a chunk at a time as
-    an engine clip in a temporary folder beside the file.
-    """
-    import tempfile
-
-    from ..engine import data
-    from ..nodes import encode
-    from ..nodes.clips import STEP
+def write_video(path, frames, fps, crf=16):
+    """Encode RGB frames to an H.264 mp4 (yuv420p) at an exact fractional fps."""
+    import av
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
-        writer = data.frames_writer(Path(scratch), frames.shape[1], frames.shape[2], Fraction(fps))
-        for start in range(0, len(frames), STEP):
-            writer.append(frames[start:start + STEP])
-        encode.write_video(path, writer.close(), "h264", crf, "yuv420p", "medium", False,
-                           progress=lambda fraction: None, note=lambda message: None)
+    fps = Fraction(fps)
+    with atomic_write(path) as partial, av.open(str(partial), mode="w", format="mp4") as container:
+        stream = None
+        for index, frame in enumerate(frames):
+            if stream is None:
+                stream = container.add_stream("libx264", rate=fps)
+                stream.width, stream.height = frame.shape[1], frame.shape[0]
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf)}
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            video_frame.pts = index
+            video_frame.time_base = 1 / fps
+            container.mux(stream.encode(video_frame))
+        if stream is not None:
+            container.mux(stream.encode(None))
     return path
 
 
@@ -227,7 +227,7 @@ def write_scene(folder, scene, video=True):
     paths = {"masks": write_masks(folder / "masks", scene.masks),
              "background": write_images(folder / "background", scene.backgrounds)}
     if video:
-        paths["video"] = encode_frames(folder / "clip.mp4", scene.frames, scene.fps)
+        paths["video"] = write_video(folder / "clip.mp4", scene.frames, scene.fps)
     else:
         paths["frames"] = write_images(folder / "frames", scene.frames)
     return paths

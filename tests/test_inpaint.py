@@ -13,7 +13,7 @@ from inpainterz.nodes.flowfill import fill_clip, fill_range, frames_reach
 from inpainterz.nodes.flowfill.smooth import fill_smooth
 from inpainterz.nodes.inpaint import inpaint_flow, inpaint_opencv
 from inpainterz.app.scoring import flicker, psnr
-from inpainterz.app.synthetic import encode_frames, make_scene, write_scene
+from inpainterz.app.synthetic import make_scene, write_scene, write_video
 
 cv2.setNumThreads(1)
 
@@ -238,7 +238,7 @@ def test_synthetic_scene_is_deterministic_and_consistent():
 def test_synthetic_video_keeps_count_size_and_fractional_fps(tmp_path):
     av = pytest.importorskip("av")
     scene = make_scene(64, 48, 6, seed=1)
-    path = encode_frames(tmp_path / "clip.mp4", scene.frames, Fraction(30000, 1001))
+    path = write_video(tmp_path / "clip.mp4", scene.frames, Fraction(30000, 1001))
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
