@@ -8,8 +8,10 @@ Shots where the truth behind the hole is known:
   - real footage with holes on background only, while the unmasked people
     walk across or beside them (app/footage_cases.py): tennis with a
     moving camera and a hole crossing the player's path; schoolgirls with a
-    static camera, a fixed hole the children walk through, and a hole
-    sliding between them.
+    static camera, a fixed hole the children walk through, a hole sliding
+    between them, a hole creeping beside them at about a pixel a frame, and
+    a hole fixed for the whole shot beside where they stand (no frame shows
+    what is behind it: the spatial invention decides).
 
 Prints PSNR (dB, pooled over every hole pixel of the clip), SSIM (gaussian
 window, mean over hole pixels) and flicker (mean difference between the

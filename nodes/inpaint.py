@@ -12,7 +12,7 @@ from inpainterz.engine import Input, Output, Param, node
 
 from .composite import FEATHER_DOC, paste
 from .clips import check_same_clip, each_frame
-from .flowfill import DETAIL_REACH, FLOW_PRESETS, fill_range, frames_reach, working_size
+from .flowfill import DETAIL_REACH, FLOW_PRESETS, SPATIAL_METHODS, fill_range, frames_reach, working_size
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -68,13 +68,17 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
               Param("flow", "choice", "medium", choices=tuple(FLOW_PRESETS),
                     doc="optical flow preset (DIS): ultrafast, fast, medium, or fine (about twice "
                         "medium's time, a little more accurate)"),
+              Param("spatial", "choice", "smooth", choices=SPATIAL_METHODS,
+                    doc="how what no frame shows is invented: smooth (a smooth membrane from the hole's "
+                        "border, no streaks) or telea (OpenCV's TELEA, sharper at the border)"),
               Param("spatial_radius", "int", 5, min=1, max=100,
-                    doc="radius of the spatial inpainting used where no frame shows the background"),
+                    doc="radius of the TELEA inpainting when spatial is telea"),
               Param("detail", "bool", True,
                     doc="when the frames are larger than max_long_edge, bring back their full-resolution "
                         "detail inside the hole from the frames it was filled from (about a tenth more time)"),
               Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
-def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0):
+def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0,
+                 spatial="smooth"):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
     if (height, width) != (frames.height, frames.width) and not detail:
@@ -92,7 +96,8 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
     # around the frame being filled); the full-size frame each fill is pasted
     # into is read again, so no full-size frame is held for long.
     fills = fill_range(frames.__getitem__, masks.__getitem__, total, 0, total, window=window,
-                       max_long_edge=max_long_edge, preset=flow, spatial_radius=spatial_radius, detail=detail)
+                       max_long_edge=max_long_edge, preset=flow, spatial=spatial, spatial_radius=spatial_radius,
+                       detail=detail)
     for index, filled in fills:
         out.append(paste(frames[index], masks[index], filled, feather))
         ctx.progress((index + 1) / total)

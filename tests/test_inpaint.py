@@ -215,6 +215,24 @@ def test_flow_fill_takes_no_passer_by_into_the_hole_on_real_footage():
     assert flow_db >= telea_db + 4, (flow_db, telea_db)
 
 
+def test_flow_fill_takes_little_from_people_standing_at_a_hole_no_frame_sees_behind():
+    """A hole fixed for the whole shot beside children who stand and walk
+    at its edge: no frame shows what is behind it, so what a fill takes
+    from the frames is the children, seen where they cut into the hole.
+    Such colours, seen only right beside the hole, need a second frame's
+    agreement; a fill that takes them from one frame falls more than 5.5 dB
+    below TELEA at this size (at 432 wide it stays within 0.6 dB)."""
+    from inpainterz.app.footage_cases import schoolgirls_whole
+
+    case = schoolgirls_whole(shared_path("media", "schoolgirls.mp4").parent, width=160)
+    hole = case.masks > 0
+    filled = np.stack(fill_clip(case.frames, case.masks, window=30))
+    assert np.array_equal(filled[~hole], case.frames[~hole])
+    flow_db = psnr(filled, case.truth, hole)
+    telea_db = psnr(opencv_fill(case.frames, case.masks), case.truth, hole)
+    assert flow_db >= telea_db - 5.5, (flow_db, telea_db)
+
+
 def test_smooth_fill_reproduces_a_plane_inside_a_hole():
     ys, xs = np.mgrid[0:60, 0:80].astype(np.float32)
     plane = 0.3 * xs - 0.2 * ys + 5
