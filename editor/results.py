@@ -17,8 +17,8 @@ from ..engine.executor import cached_entries
 from . import overlay
 
 
-def cached_value(graph, node_id: str, output: str, cache):
-    entries = cached_entries(graph, node_id, cache)
+def cached_value(graph, node_id: str, output: str, cache, config=None):
+    entries = cached_entries(graph, node_id, cache, config)
     if not entries:
         return None
     entry = entries[node_id]
@@ -31,8 +31,8 @@ def cached_value(graph, node_id: str, output: str, cache):
 class ValueSource:
     """Where the viewer gets values: the last run's result while it is current, else the cache."""
 
-    def __init__(self, graph, cache, result=None):
-        self.graph, self.cache, self.result = graph, cache, result
+    def __init__(self, graph, cache, result=None, config=None):
+        self.graph, self.cache, self.result, self.config = graph, cache, result, config
         self._memo: dict = {}
 
     def value(self, node_id: str, output: str):
@@ -46,7 +46,7 @@ class ValueSource:
                     value = None
             if value is None:
                 try:
-                    value = cached_value(self.graph, node_id, output, self.cache)
+                    value = cached_value(self.graph, node_id, output, self.cache, self.config)
                 except (OSError, ValueError, KeyError):
                     value = None
             self._memo[key] = value

@@ -13,6 +13,7 @@ from qtpy.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMess
 import ryvencore_qt as rc
 
 from ..engine.cache import Cache
+from ..engine.config import RunConfig
 from ..engine.errors import GraphError
 from ..engine.graph import Graph
 from .document import GraphDocument
@@ -41,10 +42,13 @@ LOG_COLOURS = {"error": "#e0524a", "warning": "#f0b429", "note": "#3fb8c9", "inf
 
 
 class EditorWindow(QMainWindow):
-    def __init__(self, registry, cache: Cache | None = None, ask_before_closing: bool = True):
+    def __init__(self, registry, cache: Cache | None = None, ask_before_closing: bool = True,
+                 ckpt_dir: str | Path | None = None):
         super().__init__()
         self.registry = registry
-        self.cache = cache or Cache()
+        # The run configuration of every run, validation and cache look-up the window makes.
+        self.config = RunConfig(cache=cache or Cache(), ckpt_dirs=(ckpt_dir,) if ckpt_dir else ())
+        self.cache = self.config.cache
         self.ask_before_closing = ask_before_closing
         self.session_gui = rc.SessionGUI(self)
         self.session_gui.design.set_flow_theme(name=FLOW_THEME)
@@ -128,6 +132,9 @@ class EditorWindow(QMainWindow):
         self.act_open = self._action(m, "Open…", self.open_dialog, QKeySequence.Open)
         self.act_save = self._action(m, "Save", self.save, QKeySequence.Save)
         self.act_save_as = self._action(m, "Save As…", self.save_as_dialog, QKeySequence.SaveAs)
+        m.addSeparator()
+        self._action(m, "Checkpoint folder…", self.ckpt_dir_dialog, None,
+                     "the folder searched first for model checkpoints (like --ckpt-dir)")
         m.addSeparator()
         self._action(m, "Quit", self.close, QKeySequence.Quit)
 
@@ -380,8 +387,20 @@ class EditorWindow(QMainWindow):
             self.statusBar().showMessage(f"{len(problems)} problem(s) in the graph: see the log", 8000)
         return not problems
 
+    def set_ckpt_dir(self, folder: str | Path | None) -> None:
+        """Search `folder` first for checkpoints in the runs and checks this window makes."""
+        self.config = self.config.with_(ckpt_dirs=(folder,) if folder else ())
+        where = ", ".join(str(d) for d in self.config.checkpoint_dirs())
+        self.log(f"checkpoint folders searched: {where}", "info")
+
+    def ckpt_dir_dialog(self) -> None:
+        start = str(self.config.ckpt_dirs[0]) if self.config.ckpt_dirs else str(Path.cwd())
+        folder = QFileDialog.getExistingDirectory(self, "Checkpoint folder", start)
+        if folder:
+            self.set_ckpt_dir(folder)
+
     def validate(self) -> bool:
-        problems = self.doc.to_graph().validate()
+        problems = self.doc.to_graph().validate(config=self.config)
         ok = self._show_validation(problems)
         if ok:
             self.log("the graph is valid", "ok")
@@ -429,7 +448,7 @@ class EditorWindow(QMainWindow):
         if not graph.nodes:
             self.statusBar().showMessage("nothing to run: add nodes first", 4000)
             return False
-        if not self._show_validation(graph.validate()):
+        if not self._show_validation(graph.validate(config=self.config)):
             return False
         for node in self.doc.nodes():
             self.set_state(node.node_id, NodeState())
@@ -439,7 +458,7 @@ class EditorWindow(QMainWindow):
         self._run_started = time.monotonic()
         self.log(f"run started ({len(graph.nodes)} nodes)" if not targets else f"run started for {', '.join(targets)}",
                  "info")
-        self.runner.start(graph, self.cache, targets=targets, frames=frames)
+        self.runner.start(graph, self.config, targets=targets, frames=frames)
         self.act_run.setEnabled(False)
         self.act_cancel.setEnabled(True)
         self.run_label.setText("running…")
@@ -561,7 +580,7 @@ class EditorWindow(QMainWindow):
 
     def value_source(self) -> ValueSource:
         current = self.result if self._result_edits == self._edits else None
-        return ValueSource(self.doc.to_graph(), self.cache, current)
+        return ValueSource(self.doc.to_graph(), self.cache, current, config=self.config)
 
     def _view_node(self, node) -> None:
         outputs = [(name, node.output_types.get(name, "?")) for name in node.output_names]

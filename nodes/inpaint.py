@@ -11,13 +11,10 @@ import numpy as np
 from inpainterz.engine import Input, Output, Param, node
 
 from .composite import FEATHER_DOC, paste
+from .clips import check_same_clip, each_frame
 from .flowfill import DETAIL_REACH, FLOW_PRESETS, SPATIAL_METHODS, fill_range, frames_reach, working_size
-from .masks import check_same_clip
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-
-# Frames read per chunk when two clips are walked side by side.
-STEP = 8
 
 # What the flow fill keeps per working pixel of each frame in its reach:
 # RGB, grey, hole, guard and clean maps and two moving maps (1 byte each but
@@ -29,12 +26,6 @@ def check_frames_and_masks(frames, masks):
     """Raise BadInput, naming both inputs, unless the masks fit the frames
     (same count and size). Shared by every inpaint node."""
     check_same_clip(masks, "masks", frames, "frames")
-
-
-def each_frame(clip, step=STEP):
-    """The clip's frames one at a time, reading a bounded chunk at a time."""
-    for _, chunk in clip.chunks(size=step):
-        yield from chunk
 
 
 @node("InpaintOpenCV", category="inpaint", version=1,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import BadInput, Input, KeyMasks, Output, Param, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_network
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -26,23 +26,18 @@ _preflight, _fingerprint = checkpoint_hooks(_entry)
 
 def load_sam(ctx, model: str, path):
     """The SAM model for `model` from `path`, through the run's model manager."""
-    return sam_model(ctx.models, ctx.device, model, path)
+    return sam_model(ctx.models, ctx.device, model, path, ctx.config.fetch_hint(_entry({"model": model})))
 
 
-def sam_model(models, device: str, model: str, path):
+def sam_model(models, device: str, model: str, path, fetch_hint: str | None = None):
     """The SAM model for `model` from `path`, loaded once by the model manager `models`."""
 
     def build():
         from segment_anything import sam_model_registry
 
-        from ..engine.checkpoints import load_into, lookup
+        return sam_model_registry[model]()
 
-        sam = sam_model_registry[model]()
-        entry = lookup(_entry({"model": model}))
-        load_into(sam, path, f"SAM {model}", strict=True, fetch_hint=entry.fetch_command if entry else None)
-        return sam
-
-    return models.get(("SegmentSAM", model), build, device, checkpoint=path)
+    return load_network(models, device, ("SegmentSAM", model), build, path, f"SAM {model}", fetch_hint)
 
 
 def prompts_by_frame(boxes, points, n_frames: int) -> dict:
@@ -143,7 +138,7 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
     import torch
     from segment_anything import SamPredictor
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     sam = load_sam(ctx, model, path)
     predictor = SamPredictor(sam)
     h, w = frames.height, frames.width
