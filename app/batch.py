@@ -5,9 +5,10 @@ Each shot is the graph with the shot's values set, run by the engine like
 every shot whose results are current: an interrupted batch resumes where it
 stopped. A shot that fails (bad input, a node error) fails alone.
 
-Locally, `--jobs` shots run at a time in threads of this process: they share
-the process's model manager, so a model loads once for the whole batch. On
-Ray (`--ray`), app/ray_batch.py runs the same `run_shot` in Ray tasks.
+Locally, `--jobs` shots run at a time in threads of this process: their run
+configurations share one model manager, so a model loads once for the whole
+batch. On Ray (`--ray`), app/ray_batch.py runs the same `run_shot` in Ray
+tasks, and each model actor has its own manager.
 """
 from __future__ import annotations
 
@@ -35,7 +36,16 @@ class RunOptions:
     cache_size: str | None = None
     device: str = "auto"
     no_cache: bool = False
-    ckpt_dir: str | None = None  # --ckpt-dir, absolute: Ray workers set it in their own process
+    ckpt_dir: str | None = None  # --ckpt-dir, absolute, so a Ray worker elsewhere finds the same folder
+
+    def run_config(self, cache=None, cancel: threading.Event | None = None, models=None):
+        """The engine's configuration for one shot (one node at a time: shots are the batch's parallelism)."""
+        from ..engine.cache import Cache
+        from ..engine.config import RunConfig
+
+        return RunConfig(cache=cache or Cache(self.cache_dir, self.cache_size), device=self.device, jobs=1,
+                         no_cache=self.no_cache, ckpt_dirs=(self.ckpt_dir,) if self.ckpt_dir else (),
+                         models=models, cancel=cancel or threading.Event())
 
 
 @dataclass
@@ -84,18 +94,19 @@ def output_paths(graph) -> list[str]:
 
 
 def run_shot(graph, shot_name: str, options: RunOptions, cache=None, on_event: Callable | None = None,
-             cancel: threading.Event | None = None, targets: list[str] | None = None) -> ShotResult:
-    """Run one shot's graph; every failure becomes the result's one-line reason, never an exception."""
-    from ..engine.cache import Cache
+             cancel: threading.Event | None = None, targets: list[str] | None = None, models=None) -> ShotResult:
+    """Run one shot's graph; every failure becomes the result's one-line reason, never an exception.
+
+    `models` is the model manager the shot's model nodes load into (None: the process's).
+    """
     from ..engine.executor import run_graph
 
     res = ShotResult(shot_name, host=socket.gethostname())
     t0 = time.perf_counter()
     try:
         res.outputs = output_paths(graph)
-        cache = cache or Cache(options.cache_dir, options.cache_size)
-        run = run_graph(graph, targets=targets, cache=cache, device=options.device, jobs=1,
-                        no_cache=options.no_cache, on_event=on_event, cancel=cancel)
+        config = options.run_config(cache, cancel, models)
+        run = run_graph(graph, targets=targets, config=config, on_event=on_event)
     except GraphError as exc:
         res.status, res.exit_code = "failed", EXIT_BAD_INPUT
         res.error = "; ".join(str(p) for p in exc.problems)
@@ -124,8 +135,10 @@ def run_local(graph, shots: list[Shot], options: RunOptions, jobs: int = 1, prog
               cancel: threading.Event | None = None) -> list[ShotResult]:
     """Run the shots `jobs` at a time in this process, sharing one cache and one model manager."""
     from ..engine.cache import Cache
+    from ..engine.models import get_manager
 
     cache = Cache(options.cache_dir, options.cache_size)
+    models = get_manager()
     cancel = cancel or threading.Event()
     results: dict[str, ShotResult] = {}
     todo = list(shots)
@@ -138,7 +151,7 @@ def run_local(graph, shots: list[Shot], options: RunOptions, jobs: int = 1, prog
                     progress.shot_started(shot.name)
                 events = progress.node_events(shot.name) if progress else None
                 running[pool.submit(run_shot, shot_graph(graph, shot), shot.name, options, cache, events,
-                                    cancel)] = shot.name
+                                    cancel, None, models)] = shot.name
             if not running:
                 break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -202,10 +215,6 @@ def cmd_batch(args) -> int:
     if args.jobs < 1:
         err(f"--jobs {args.jobs}: give at least 1 shot at a time")
         return EXIT_BAD_INPUT
-    if args.ckpt_dir:
-        from ..engine.checkpoints import set_ckpt_dir
-
-        set_ckpt_dir(args.ckpt_dir)
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
     try:

@@ -128,14 +128,9 @@ def check_cache_shared(ray, cache_root: Path, timeout: float = 120.0) -> int:
 
 # ---------------------------------------------------------------- shots and model actors
 
-def _shot_graph(doc: dict, base_dir: str, source: str | None, options: RunOptions):
-    """The shot's graph in a Ray worker, whose process first takes the batch's --ckpt-dir."""
+def _shot_graph(doc: dict, base_dir: str, source: str | None):
+    """The shot's graph in a Ray worker; the run settings, --ckpt-dir included, travel apart in RunOptions."""
     from ..engine.graph import Graph
-
-    if options.ckpt_dir:
-        from ..engine.checkpoints import set_ckpt_dir
-
-        set_ckpt_dir(options.ckpt_dir)
 
     g = Graph.from_json(doc, base_dir=base_dir, source=source)
     g.path = Path(source) if source else None
@@ -147,23 +142,25 @@ class ModelWorker:
 
     The ancestors of the node are already in the shared cache (the shot's
     task rendered them), so the run here renders just the model node, with
-    this process's model manager: weights load once per actor.
+    the actor's own model manager: weights load once per actor.
     """
 
     def __init__(self, type_id: str):
+        from ..engine.models import ModelManager
+
         self.type_id = type_id
         self.renders = 0
+        self.models = ModelManager()
 
     def render(self, doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
                node: str, events=None) -> ShotResult:
         self.renders += 1
         on_event = _reporter(events, shot) if events is not None else None
-        return run_shot(_shot_graph(doc, base_dir, source, options), shot, options, targets=[node], on_event=on_event)
+        return run_shot(_shot_graph(doc, base_dir, source), shot, options, targets=[node], on_event=on_event,
+                        models=self.models)
 
     def stats(self) -> dict:
-        from ..engine.models import get_manager
-
-        log = get_manager().log
+        log = self.models.log
         return {"type": self.type_id, "host": socket.gethostname(), "pid": os.getpid(), "renders": self.renders,
                 "loads": [line for line in log if line.startswith("load ")]}
 
@@ -194,7 +191,7 @@ def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options:
     """One shot on a Ray worker: plain nodes here, each model node in its type's actor pool."""
     import ray
 
-    graph = _shot_graph(doc, base_dir, source, options)
+    graph = _shot_graph(doc, base_dir, source)
     models = _model_nodes(graph) if pools else []
     on_event = _reporter(events, shot) if events is not None else None
     if events is not None:

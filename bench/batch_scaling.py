@@ -19,9 +19,9 @@ from pathlib import Path
 
 from inpainterz.app.batch import RunOptions, run_local
 from inpainterz.app.shots import read_shots
-from inpainterz.engine.demo import DEMO_GRAPH
+from inpainterz.app.demo import DEMO_GRAPH
 from inpainterz.engine.graph import Graph
-from inpainterz.nodes.synthetic import make_scene, write_scene
+from inpainterz.app.synthetic import make_scene, write_scene
 
 
 def make_shots(root: Path, n: int, width: int, height: int, frames: int) -> Path:

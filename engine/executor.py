@@ -22,6 +22,7 @@ import networkx as nx
 
 from . import data
 from .cache import Cache
+from .config import RunConfig
 from .data import digest
 from .devices import device_lock, resolve_device
 from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem, is_disk_full
@@ -32,7 +33,11 @@ ENGINE_KEY_VERSION = 1
 
 @dataclass
 class Event:
-    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note."""
+    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note, frame.
+
+    A "frame" event says a node has finished output frame `frame`, with that
+    frame's data in `value` (a viewer shows it before the node is done).
+    """
 
     kind: str
     node: str
@@ -40,6 +45,8 @@ class Event:
     fraction: float | None = None
     message: str | None = None
     seconds: float | None = None
+    frame: int | None = None
+    value: Any = None
 
 
 @dataclass
@@ -100,16 +107,16 @@ class RunResult:
 
 
 class Context:
-    """What a render function gets besides its inputs and params."""
+    """What a render function gets besides its inputs and params; `config` is the run's configuration."""
 
     def __init__(self, node_id: str, type_id: str, device: str, workdir: Path,
-                 emit: Callable[[Event], None], cancel: threading.Event, report: NodeReport, models=None):
+                 emit: Callable[[Event], None], config: RunConfig, report: NodeReport):
         self.node_id, self.type_id, self.device = node_id, type_id, device
-        self._models = models  # None: the process-wide model manager
+        self.config = config
         self.workdir = workdir / "scratch"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._data_dir = workdir / "data"
-        self._emit, self._cancel, self._report = emit, cancel, report
+        self._emit, self._cancel, self._report = emit, config.cancel, report
         self._last_emit = 0.0
         self._last_fraction = -1.0
         self._n_writers = 0
@@ -127,6 +134,10 @@ class Context:
             self._last_emit, self._last_fraction = now, fraction
             self._emit(Event("running", self.node_id, self.type_id, max(0.0, min(1.0, float(fraction))), note))
 
+    def frame_done(self, index: int, value=None) -> None:
+        """Publish a finished output frame (its index, and its data for a viewer); costs nothing unwatched."""
+        self._emit(Event("frame", self.node_id, self.type_id, frame=int(index), value=value))
+
     def note(self, message: str) -> None:
         self._report.notes.append(message)
         self._emit(Event("note", self.node_id, self.type_id, message=message))
@@ -143,11 +154,7 @@ class Context:
 
     @property
     def models(self):
-        if self._models is None:
-            from .models import default_manager
-
-            self._models = default_manager()
-        return self._models
+        return self.config.model_manager()
 
 
 def _normalise_outputs(nt, result) -> dict:
@@ -178,10 +185,10 @@ def node_key(nt, params: dict, input_versions: dict, extra: Any) -> str:
                   dict(sorted(input_versions.items())), files, extra)
 
 
-def key_for(nt, params: dict, upstream: list[tuple[str, str, str]], versions: dict) -> str:
+def key_for(nt, params: dict, upstream: list[tuple[str, str, str]], versions: dict, config: RunConfig) -> str:
     """A node's cache key, once the data-versions of its inputs are known."""
     ins = {port: versions[(src, out)] for port, src, out in upstream}
-    extra = nt.fingerprint(params) if nt.fingerprint else None
+    extra = nt.fingerprint(params, config) if nt.fingerprint else None
     return node_key(nt, params, ins, extra)
 
 
@@ -194,12 +201,13 @@ def upstream_of(graph, nodes) -> dict[str, list[tuple[str, str, str]]]:
     return ups
 
 
-def cached_entries(graph, node_id: str, cache: Cache) -> dict | None:
+def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None = None) -> dict | None:
     """{node: cache Entry} for `node_id` and its ancestors when all are cached, else None.
 
     Renders nothing: this is how a viewer finds results of an earlier run or
-    another process.
+    another process. `config` gives the checkpoint folders the keys depend on.
     """
+    config = config or RunConfig(cache=cache)
     if node_id not in graph.nodes:
         return None
     dag = graph.dag()
@@ -216,11 +224,11 @@ def cached_entries(graph, node_id: str, cache: Cache) -> dict | None:
         if nt is None:
             return None
         try:
-            key = key_for(nt, graph.params_of(n), upstream[n], versions)
+            key = key_for(nt, graph.params_of(n), upstream[n], versions, config)
         except Exception:  # a half-edited graph: nothing to find yet
             return None
         entry = cache.lookup(key)
-        if entry is None or not _writes_intact(entry.meta):
+        if entry is None or not _usable(entry.meta):
             return None
         for name, meta in entry.meta.get("outputs", {}).items():
             versions[(n, name)] = meta["version"]
@@ -236,6 +244,11 @@ def _writes_fingerprint(nt, params: dict) -> dict:
     return out
 
 
+def _usable(meta: dict) -> bool:
+    """Whether a cache entry may stand for a render: its files intact, its clips readable here."""
+    return _writes_intact(meta) and data.readers_known(meta)
+
+
 def _writes_intact(meta: dict) -> bool:
     """A sink's cached result counts only while the files it wrote are still there, unchanged."""
     for path, recorded in meta.get("writes", {}).items():
@@ -244,18 +257,29 @@ def _writes_intact(meta: dict) -> bool:
     return True
 
 
-def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path | None = None,
-              cache_size: int | str | None = None, cache: Cache | None = None, device: str = "auto",
-              jobs: int = 1, no_cache: bool = False, on_event: Callable[[Event], None] | None = None,
-              cancel: threading.Event | None = None, check_files: bool = True) -> RunResult:
-    """Run `graph` (or the nodes `targets` need). Raises GraphError before anything runs."""
+def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | None = None,
+              cache_dir: str | Path | None = None, cache_size: int | str | None = None, cache: Cache | None = None,
+              device: str = "auto", jobs: int = 1, no_cache: bool = False,
+              on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
+              check_files: bool = True) -> RunResult:
+    """Run `graph` (or the nodes `targets` need). Raises GraphError before anything runs.
+
+    The run's settings come as one `config`, or, without one, as the keywords
+    cache_dir, cache_size, cache, device, jobs, no_cache and cancel.
+    """
     t_start = time.perf_counter()
-    problems = graph.validate(check_files=check_files)
+    if config is None:
+        config = RunConfig(cache=cache, device=device, jobs=jobs, no_cache=no_cache,
+                           cancel=cancel or threading.Event())
+    problems = graph.validate(check_files=check_files, config=config)
     if targets:
         unknown = [t for t in targets if t not in graph.nodes]
         problems += [Problem(f"no node '{t}' to run") for t in unknown]
     if problems:
         raise GraphError(problems, str(graph.path) if graph.path else None)
+    if config.cache is None:
+        config = config.with_(cache=Cache(cache_dir, cache_size))
+    cache, device, jobs, no_cache, cancel = config.cache, config.device, config.jobs, config.no_cache, config.cancel
 
     reg = graph.registry
     dag = graph.dag()
@@ -266,8 +290,6 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
     types = {n: reg.get(graph.nodes[n].type) for n in order}
     params = {n: graph.params_of(n) for n in order}
 
-    cache = cache or Cache(cache_dir, cache_size)
-    cancel = cancel or threading.Event()
     emit_lock = threading.Lock()
 
     def emit(ev: Event) -> None:
@@ -325,7 +347,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
             try:
                 emit(Event("running", node, nt.id, 0.0))
                 t0 = time.perf_counter()
-                ctx = Context(node, nt.id, dev, pending.path, emit, cancel, rep)
+                ctx = Context(node, nt.id, dev, pending.path, emit, config, rep)
                 kwargs = dict(params[node])
                 for inp in nt.inputs:
                     kwargs[inp.name] = None
@@ -393,7 +415,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
             for node in list(ready):
                 nt, rep = types[node], reports[node]
                 if rep.key is None:
-                    rep.key = key_for(nt, params[node], upstream[node], versions)
+                    rep.key = key_for(nt, params[node], upstream[node], versions, config)
                 if rep.key in inflight:
                     continue  # an identical node is rendering: wait and reuse its result
                 entry = produced.get(rep.key)
@@ -401,7 +423,7 @@ def run_graph(graph, targets: list[str] | None = None, *, cache_dir: str | Path 
                     # Once per node: a node waiting for a free slot must not re-read the cache every tick.
                     looked_up.add(node)
                     entry = cache.lookup(rep.key)
-                if entry is not None and _writes_intact(entry.meta):
+                if entry is not None and _usable(entry.meta):
                     ready.remove(node)
                     rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
                     finish(node, entry)

@@ -23,11 +23,12 @@ from inpainterz.engine.data import digest, frames_version, masks_version
 from inpainterz.engine.fingerprint import file_sha256, stat_key
 
 from . import encode, images, maskfiles, video
+from .clips import STEP
 
 # ---------------------------------------------------------------- helpers
 
 
-def _needs_path(params: dict) -> list[str]:
+def _needs_path(params: dict, config) -> list[str]:
     return [] if params.get("path") else ["param 'path' is empty: set the file or folder to use"]
 
 
@@ -229,7 +230,7 @@ def write_images(ctx, frames, path, format, start, quality):
     total = len(frames)
 
     def encoded():
-        for first, chunk in frames.chunks(size=16):
+        for first, chunk in frames.chunks(size=STEP):
             for k, rgb in enumerate(chunk):
                 yield names[first + k], images.encode_image(rgb, ext, quality)
                 ctx.progress((first + k + 1) / total)
@@ -263,7 +264,7 @@ def feathered(matte: np.ndarray, feather: float) -> np.ndarray:
 
 def objects_in(masks, ctx=None, share: float = 0.0) -> list[int]:
     counts = np.zeros(256, dtype=np.int64)
-    for first, chunk in masks.chunks(size=16):
+    for first, chunk in masks.chunks(size=STEP):
         for labels in chunk:  # one frame at a time: bincount widens to 64-bit ints
             counts += np.bincount(labels.ravel(), minlength=256)
         if ctx is not None and share:
@@ -297,7 +298,7 @@ def write_masks(ctx, masks, path, mode, start, feather):
         folder, names = images.output_names(path, total, start, ".png")
 
         def encoded():
-            for first, chunk in masks.chunks(size=16):
+            for first, chunk in masks.chunks(size=STEP):
                 for k, labels in enumerate(chunk):
                     yield names[first + k], maskfiles.encode_label_png(labels)
                     ctx.progress((first + k + 1) / total)
@@ -316,7 +317,7 @@ def write_masks(ctx, masks, path, mode, start, feather):
         folders.append(folder)
 
     def encoded():
-        for first, chunk in masks.chunks(size=16):
+        for first, chunk in masks.chunks(size=STEP):
             for k, labels in enumerate(chunk):
                 for object_id in ids:
                     matte = feathered(labels == object_id, feather)

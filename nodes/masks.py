@@ -12,31 +12,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inpainterz.engine import BadInput, Input, Output, Param, node
+from inpainterz.engine import Input, Output, Param, node
 
 from ..engine.palette import PALETTE
-
-STEP = 16  # frames per chunk when two clips are walked side by side
+from .clips import STEP, check_same_clip, paired_chunks
 
 SHAPES = ("ellipse", "square", "cross")
 # The distance whose balls are the structuring element: a pixel is within
 # `radius` of an object exactly when dilation with that element reaches it.
 _METRICS = {"ellipse": cv2.DIST_L2, "square": cv2.DIST_C, "cross": cv2.DIST_L1}
-
-
-def check_same_clip(a, a_name: str, b, b_name: str) -> None:
-    """Raise BadInput unless two clips have the same frame count and size."""
-    if len(a) != len(b):
-        raise BadInput(f"input '{a_name}' has {len(a)} frames but input '{b_name}' has {len(b)}; "
-                       f"connect clips of the same shot and range")
-    if (a.height, a.width) != (b.height, b.width):
-        raise BadInput(f"input '{a_name}' is {a.width}x{a.height} but input '{b_name}' is {b.width}x{b.height}; "
-                       f"connect clips of the same size")
-
-
-def paired_chunks(a, b, size: int = STEP):
-    for (start, ca), (_, cb) in zip(a.chunks(size=size), b.chunks(size=size)):
-        yield start, ca, cb
 
 
 def ids_check(value) -> str | None:

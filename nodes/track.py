@@ -24,7 +24,7 @@ import io
 import numpy as np
 
 from ..engine import BadInput, Input, Output, Param, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -65,16 +65,8 @@ def build_deaot(model: str):
 
 
 def load_deaot(ctx, model: str, path):
-    def build():
-        from ..engine.checkpoints import load_into, lookup
-
-        net = build_deaot(model)
-        entry = lookup(model)
-        load_into(net, path, f"DeAOT {model}", strict=False, min_overlap=0.9,
-                  fetch_hint=entry.fetch_command if entry else None)
-        return net
-
-    return ctx.models.get(("TrackDeAOT", model), build, ctx.device, checkpoint=path)
+    return load_model(ctx, ("TrackDeAOT", model), lambda: build_deaot(model), path, model, f"DeAOT {model}",
+                      strict=False, min_overlap=0.9)
 
 
 class Tracker:
@@ -205,7 +197,7 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
 
     import torch
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     net = load_deaot(ctx, model, path)
     tracker = Tracker(net, ctx.device, (h, w), working_size(h, w, max_long_edge, net.cfg.MODEL_ALIGN_CORNERS),
                       long_term_mem_gap, short_term_mem_skip, long_term_mem_max)
@@ -226,5 +218,6 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
                 else:
                     label = ctx.models.run(tracker.step, frame, t, keys.get(t), keep=(net,))
                 out.append(label)
+                ctx.frame_done(t, label)
                 ctx.progress((t + 1) / n)
     return {"masks": out.close()}

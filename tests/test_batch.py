@@ -14,7 +14,7 @@ from conftest import HERE, cli_command, read_log
 from inpainterz.app.batch import ShotResult
 from inpainterz.app.batch_progress import BatchProgress
 from inpainterz.app.shots import ShotsError, read_shots
-from inpainterz.engine.cli import main
+from inpainterz.app.cli import main
 from inpainterz.engine.graph import Graph
 
 GRAPH = {"format": "inpainterz-graph", "version": 1, "nodes": {
