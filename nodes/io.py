@@ -105,7 +105,8 @@ def read_images(ctx, path, first, last, fps):
                            f"every frame of a sequence must have one size")
         if i % 64 == 0:
             ctx.progress(0.5 * i / count)
-    sha = images.files_sha256(files)
+    hashes = images.file_hashes(files)
+    sha = images.combined_hash(hashes)
     if images.files_stat(files) != stats:
         raise BadInput(f"files under {files[0].parent} changed while they were being read; run again")
     for kind, text in (("16-bit", "16-bit images converted to 8-bit"), ("float", "float images converted to 8-bit"),
@@ -115,8 +116,10 @@ def read_images(ctx, path, first, last, fps):
     rate = video.parse_rate(fps)
     reader = images.ImageReader(files, stats, sha, width, height)
     content = digest("images", images.DECODE_VERSION, sha)
+    versions = [digest("images", images.DECODE_VERSION, h) for h in hashes]
     ctx.progress(1.0)
-    return Frames(reader, count, height, width, frames_version(content, count, height, width, rate), fps=rate)
+    return Frames(reader, count, height, width, frames_version(content, count, height, width, rate), versions,
+                  fps=rate)
 
 
 # ---------------------------------------------------------------- ReadMasks
@@ -143,15 +146,18 @@ def read_masks(ctx, path, first, last, kind, threshold):
     stats = images.files_stat(files)
     plan, height, width, note = maskfiles.scan_masks(files, kind, threshold)
     ctx.progress(0.8)
-    sha = images.files_sha256(files, "mask")
+    hashes = images.file_hashes(files, "mask")
+    sha = images.combined_hash(hashes)
     if images.files_stat(files) != stats:
         raise BadInput(f"files under {files[0].parent} changed while they were being read; run again")
     if note:
         ctx.note(note)
     reader = maskfiles.MaskFileReader(files, stats, sha, width, height, plan)
     content = digest("maskfiles", 1, sha, plan.to_json())
+    # The plan (how files become ids) is found over the whole sequence, so it is part of every frame's version.
+    versions = [digest("maskfiles", 1, h, plan.to_json()) for h in hashes]
     ctx.progress(1.0)
-    return Masks(reader, count, height, width, masks_version(content, count, height, width))
+    return Masks(reader, count, height, width, masks_version(content, count, height, width), versions)
 
 
 # ---------------------------------------------------------------- WriteVideo
