@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write a JSON report of the run to this file")
     p.add_argument("--target", action="append", default=[], metavar="NODE",
                    help="run only what this node needs (repeatable)")
+    p.add_argument("--frames", metavar="A-B",
+                   help="render only what frames A..B (inclusive, from 0) of the outputs need")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     _add_run_options(p)
 
@@ -97,6 +99,15 @@ def cmd_run(args) -> int:
     if err:
         _err(err)
         return EXIT_BAD_INPUT
+    span = None
+    if args.frames is not None:
+        from .frames import parse_span
+
+        try:
+            span = parse_span(args.frames)
+        except ValueError as exc:
+            _err(f"--frames: {exc}")
+            return EXIT_BAD_INPUT
     if args.ckpt_dir:
         from .checkpoints import set_ckpt_dir
 
@@ -120,8 +131,8 @@ def cmd_run(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_graph(graph, targets=args.target or None, cache=cache, device=args.device, jobs=args.jobs,
-                           no_cache=args.no_cache, on_event=printer, cancel=cancel)
+        result = run_graph(graph, targets=args.target or None, frames=span, cache=cache, device=args.device,
+                           jobs=args.jobs, no_cache=args.no_cache, on_event=printer, cancel=cancel)
     finally:
         signal.signal(signal.SIGINT, old)
         printer.close()
@@ -137,6 +148,10 @@ def cmd_run(args) -> int:
     for r in result.nodes.values():
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    clips = [r.frames for r in result.nodes.values() if r.frames is not None]
+    if clips:
+        summary += (f"; frames: {sum(f['rendered'] for f in clips)} rendered, "
+                    f"{sum(f['reused'] for f in clips)} reused")
     _err(f"{len(result.nodes)} nodes: {summary} in {result.seconds:.2f}s")
     return result.exit_code()
 

@@ -212,6 +212,8 @@ class NodeType:
 
     def temporal_text(self) -> str:
         """The declaration for people; a function of the params is described by its docstring."""
+        if not self.inputs:
+            return "a source: reads no frames of other nodes"
         if isinstance(self.temporal, Temporal):
             return self.temporal.describe()
         return (inspect.getdoc(self.temporal) or "depends on the params").splitlines()[0]

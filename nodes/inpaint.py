@@ -8,11 +8,12 @@ outside the mask (mask > 0 is the hole).
 import cv2
 import numpy as np
 
-from inpainterz.engine import Input, Output, Param, node
+from inpainterz.engine import Input, Output, Param, node, per_frame
+from inpainterz.engine.frames import WHOLE
 
 from .composite import FEATHER_DOC, paste
 from .flowfill import FLOW_PRESETS, fill_stream, working_size
-from .masks import check_same_clip
+from .masks import check_same_clip, frames_total, paired_chunks
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -43,19 +44,29 @@ def each_frame(clip, step=STEP):
       params=[Param("method", "choice", "telea", choices=tuple(OPENCV_METHODS),
                     doc="telea (fast marching) or ns (Navier-Stokes)"),
               Param("radius", "int", 5, min=1, max=100, doc="neighbourhood each filled pixel draws from, in pixels"),
-              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
+      temporal=per_frame())
 def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
     check_frames_and_masks(frames, masks)
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
     flag = OPENCV_METHODS[method]
-    total = len(frames)
-    for index, (frame, mask) in enumerate(zip(each_frame(frames), each_frame(masks))):
-        hole = (mask > 0).astype(np.uint8)
-        if hole.any():
-            frame = paste(frame, mask, cv2.inpaint(frame, hole, radius, flag), feather)
-        out.append(frame)
-        ctx.progress((index + 1) / total)
+    total, done = frames_total(ctx, frames), 0
+    for _, frame_chunk, mask_chunk in paired_chunks(frames, masks, STEP, ctx.frames_wanted):
+        for frame, mask in zip(frame_chunk, mask_chunk):
+            hole = (mask > 0).astype(np.uint8)
+            if hole.any():
+                frame = paste(frame, mask, cv2.inpaint(frame, hole, radius, flag), feather)
+            out.append(frame)
+            done += 1
+            ctx.progress(done / total)
     return {"frames": out.close()}
+
+
+# The fill of frame t reads a bounded window of frames around t (flowfill's
+# `frames_reach`); with `fill_range` any span renders alone, byte for byte as in
+# a whole pass. Until the fill has it, the node is whole; the switch is:
+#   FLOW_FRAMES = window(lambda p: flowfill.frames_reach(p["window"]))
+FLOW_FRAMES = WHOLE
 
 
 @node("InpaintFlow", category="inpaint", version=1,
@@ -76,7 +87,8 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
                         "medium's time, a little more accurate)"),
               Param("spatial_radius", "int", 5, min=1, max=100,
                     doc="radius of the spatial inpainting used where no frame shows the background"),
-              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
+      temporal=FLOW_FRAMES)
 def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, feather=0.0):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
@@ -88,6 +100,18 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
         ctx.note(f"the fill holds about {held / 1024 ** 3:.1f} GB of frames and flows at {width}x{height}; "
                  f"lower 'window' or 'max_long_edge' if memory runs short")
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
+    if ctx.frames_wanted is not None:
+        from .flowfill import fill_range
+
+        total, done = frames_total(ctx, frames), 0
+        for start, stop in ctx.frames_wanted:
+            for t, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
+                                        window=window, max_long_edge=max_long_edge, preset=flow,
+                                        spatial_radius=spatial_radius):
+                out.append(paste(frames[t], masks[t], filled, feather))
+                done += 1
+                ctx.progress(done / total)
+        return {"frames": out.close()}
     total = len(frames)
     # The fill reads `window` frames ahead; a second, lagging pass over the
     # clip supplies the full-size frame each fill is pasted into, so no
