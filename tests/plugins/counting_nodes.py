@@ -169,7 +169,10 @@ def _prompt_value(points, t):
 def t_per_frame(ctx, frames, points, k):
     _log_frames(ctx)
     out = ctx.new_frames(frames.height, frames.width, frames.fps)
+    pause = float(os.environ.get("INPAINTERZ_TEST_SLEEP", 0))  # per frame: lets a test kill a render midway
     for t in _wanted_frames(ctx):
+        time.sleep(pause)
+        ctx.progress(0.5)
         out.append(((frames[t].astype(np.int64) + k + _prompt_value(points, t)) % 256).astype(np.uint8))
     return out.close()
 
