@@ -106,11 +106,13 @@ class Context:
 
     def __init__(self, node_id: str, type_id: str, device: str, workdir: Path,
                  emit: Callable[[Event], None], cancel: threading.Event, report: NodeReport, models=None,
-                 frames_wanted: tuple | None = None):
+                 frames_wanted: tuple | None = None, earlier: tuple[Path, int] | None = None):
         self.node_id, self.type_id, self.device = node_id, type_id, device
         # A frame-aware node renders exactly these output frames, as sorted (start, stop)
         # ranges, in order; None for a whole node, which renders everything.
         self.frames_wanted = frames_wanted
+        self._earlier = earlier
+        self._state_dir = workdir / "state"
         self._models = models  # None: the process-wide model manager
         self.workdir = workdir / "scratch"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +138,23 @@ class Context:
     def note(self, message: str) -> None:
         self._report.notes.append(message)
         self._emit(Event("note", self.node_id, self.type_id, message=message))
+
+    @property
+    def state_dir(self) -> Path:
+        """A folder kept in this node's cache entry, for state a later partial render resumes from
+        (a causal node's memory at some frames)."""
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        return self._state_dir
+
+    def earlier_state(self) -> tuple[Path, int] | None:
+        """(state folder of the entry this render builds on, frame F) or None.
+
+        State saved there from before frame F still holds: no input frame or
+        prompt before F changed since.
+        """
+        if self._earlier is None or not self._earlier[0].is_dir():
+            return None
+        return self._earlier
 
     def _writer_dir(self) -> Path:
         self._n_writers += 1
@@ -317,8 +336,9 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
                         raise Cancelled()
             try:
                 t0 = time.perf_counter()
+                earlier = (plan.base.path / "state", plan.clean_before) if plan and plan.base else None
                 ctx = Context(node, nt.id, dev, pending.path, emit, cancel, rep,
-                              frames_wanted=plan.render if plan is not None else None)
+                              frames_wanted=plan.render if plan is not None else None, earlier=earlier)
                 result = {}
                 if plan is None or plan.render:
                     emit(Event("running", node, nt.id, 0.0))

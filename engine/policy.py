@@ -134,6 +134,7 @@ class Plan:
     render: fr.Ranges
     keep: fr.Ranges = ()
     base: Any = None  # the cache Entry the kept frames come from
+    clean_before: int = 0  # the base's state before this frame still holds (a causal node's memory)
 
     @property
     def done(self) -> fr.Ranges:
@@ -160,11 +161,12 @@ def plan_frames(decl, params: dict, count: int, wanted: fr.Ranges, inputs: dict,
     changed = changed_frames(meta.get("inputs", {}), inputs)
     if changed is None:
         return cold
-    clean = fr.subtract(done_frames(meta), fr.affected(decl, params, changed, count))
+    dirty = fr.affected(decl, params, changed, count)
+    clean = fr.subtract(done_frames(meta), dirty)
     missing = fr.subtract(wanted, clean)
     if not decl.partial and missing:
         return cold  # a node that cannot render part of its result renders all that is asked
-    return Plan(count, wanted, missing, clean, base)
+    return Plan(count, wanted, missing, clean, base, changed[0][0] if changed else count)
 
 
 def best_plan(decl, params: dict, count: int, wanted: fr.Ranges, inputs: dict, bases: list) -> Plan:

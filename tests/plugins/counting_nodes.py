@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from inpainterz.engine import BadInput, Input, Output, Param, Points, causal, node, per_frame, window
+from inpainterz.engine import BadInput, Input, KeyMasks, Output, Param, Points, causal, node, per_frame, window
 
 
 def _log(node_id, **extra):
@@ -220,3 +220,18 @@ def t_frame_sink(ctx, frames, path):
         tmp = path / f".{t:04d}.tmp"
         tmp.write_text(f"{int(frames[t][0, 0, 0])}\n")
         os.replace(tmp, path / f"{t:04d}.txt")
+
+
+@node("TKeyMasks", category="test", doc="Rectangles as keyframe masks: a frame-keyed list of boxes.",
+      outputs=[Output("keymasks", "KeyMasks")],
+      params=[Param("height", "int", 64), Param("width", "int", 96),
+              Param("prompts", "list", [], doc='[{"frame": N, "box": [x0, y0, x1, y1], "id": I}, ...]')])
+def t_keymasks(ctx, height, width, prompts):
+    _log(ctx.node_id)
+    out = KeyMasks(height=height, width=width)
+    for p in prompts:
+        m = out[p["frame"]] if p["frame"] in out else np.zeros((height, width), np.uint8)
+        x0, y0, x1, y1 = p["box"]
+        m[y0:y1, x0:x1] = p["id"]
+        out[p["frame"]] = m
+    return out
