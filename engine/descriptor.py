@@ -201,13 +201,10 @@ class NodeType:
             self._check_temporal(self.temporal)
 
     def _check_temporal(self, decl: Temporal) -> Temporal:
-        # A frame-aware node maps a clip to a clip of the same length; small
-        # frame-keyed outputs are rebuilt whole by their (cheap) nodes.
-        if decl.kind != "whole":
-            if not any(p.type in CLIP_TYPES for p in self.inputs):
-                raise ValueError(f"{self.id}: a {decl.kind} declaration needs a clip input (Frames or Masks)")
-            if any(o.type not in CLIP_TYPES for o in self.outputs):
-                raise ValueError(f"{self.id}: a {decl.kind} declaration needs clip outputs only (Frames or Masks)")
+        # A frame-aware node's outputs span the frames of its first clip input:
+        # a clip of that length, or frame-keyed data on those frames.
+        if decl.kind != "whole" and not any(p.type in CLIP_TYPES for p in self.inputs):
+            raise ValueError(f"{self.id}: a {decl.kind} declaration needs a clip input (Frames or Masks)")
         return decl
 
     def temporal_text(self) -> str:

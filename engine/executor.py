@@ -537,6 +537,9 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
 
 def _assemble(ctx, node: str, output: str, rendered, plan: policy.Plan):
     """A frame-aware node's output: its rendered frames spliced with the frames kept from the base."""
+    base = data.load_value(plan.base.meta["outputs"][output], plan.base.path) if plan.keep else None
+    if not isinstance(rendered if rendered is not None else base, data.Clip):
+        return _merge_keyed(rendered, plan, base)
     if rendered is not None:
         if not isinstance(rendered, data.Clip):
             raise TypeError(f"output '{output}' must be a clip")
@@ -545,6 +548,17 @@ def _assemble(ctx, node: str, output: str, rendered, plan: policy.Plan):
                             f"{fr.size(plan.render)} ({fr.describe(plan.render)}); give those frames, in order")
         if plan.render == fr.clamp(fr.ALL, plan.count) and rendered.count == plan.count:
             return rendered  # a cold render of every frame: nothing to splice
-    base = data.load_value(plan.base.meta["outputs"][output], plan.base.path) if plan.keep else None
     like = rendered if rendered is not None else base
     return data.splice(data.writer_like(ctx._writer_dir(), like), plan.count, rendered, plan.render, base, plan.keep)
+
+
+def _merge_keyed(rendered, plan: policy.Plan, base):
+    """Frame-keyed data (KeyMasks, Boxes, Points): the base's kept frames and the rendered ones."""
+    like = rendered if rendered is not None else base
+    keep, render = set(fr.frames_of(plan.keep)), set(fr.frames_of(plan.render))
+    items = {f: v for f, v in (base or {}).items() if f in keep}
+    items.update({f: v for f, v in (rendered or {}).items() if f in render})
+    items = dict(sorted(items.items()))
+    if isinstance(like, data.KeyMasks):
+        return data.KeyMasks(items, like.height, like.width)
+    return type(like)(items)

@@ -131,13 +131,17 @@ def scenes(draw):
         st.tuples(st.just("param"), st.integers(0, len(nodes) - 1), st.integers(0, 3)),
     ), min_size=1, max_size=3))
     sink = draw(st.booleans())
-    return n_frames, values, prompts, nodes, edits, sink
+    keyed = draw(st.booleans())  # prompts pass through a frame-aware node with a keyed output
+    return n_frames, values, prompts, nodes, edits, (sink, keyed)
 
 
-def _build(reg, folder, prompts, nodes, sink, out_dir):
+def _build(reg, folder, prompts, nodes, options, out_dir):
+    sink, keyed = options
     g = Graph(registry=reg)
     g.add("TReadFrames", id="src", path=str(folder))
-    g.add("TPrompts", id="clicks", prompts=prompts)
+    g.add("TPrompts", id="raw_clicks" if keyed else "clicks", prompts=prompts)
+    if keyed:
+        g.add("TKeyed", id="clicks", frames="src.frames", points="raw_clicks.points")
     for i, (kind, params, inputs, takes_points) in enumerate(nodes):
         g.add(kind, id=f"n{i}", **params)
         for port, a in inputs:
@@ -170,14 +174,15 @@ def _rendered(log, since):
 @given(scene=scenes())
 def test_partial_rerun_equals_cold_run_and_renders_only_declared_frames(scene, counting_registry,
                                                                         tmp_path_factory, monkeypatch):
-    n_frames, values, prompts, nodes, edits, sink = scene
+    n_frames, values, prompts, nodes, edits, options = scene
+    sink = options[0]
     monkeypatch.setattr(data, "CHUNK_BYTES", 4 * 4 * 6 * 3)  # 4 frames a chunk: splices cross chunk edges
     tmp = tmp_path_factory.mktemp("partial")
     log = tmp / "renders.log"
     monkeypatch.setenv("INPAINTERZ_TEST_LOG", str(log))
     folder = tmp / "frames"
     _write_values(folder, values)
-    g = _build(counting_registry, folder, prompts, nodes, sink, tmp / "out")
+    g = _build(counting_registry, folder, prompts, nodes, options, tmp / "out")
     first = g.run(cache_dir=tmp / "warm")
     assert first.ok
 
@@ -192,7 +197,7 @@ def test_partial_rerun_equals_cold_run_and_renders_only_declared_frames(scene, c
         elif "r" in nodes[a][1]:
             nodes[a][1]["r"] = b
     _write_values(folder, values)
-    g = _build(counting_registry, folder, prompts, nodes, sink, tmp / "out")
+    g = _build(counting_registry, folder, prompts, nodes, options, tmp / "out")
     since = len(read_log(log))
     warm = g.run(cache_dir=tmp / "warm")
     assert warm.ok
@@ -206,6 +211,7 @@ def test_partial_rerun_equals_cold_run_and_renders_only_declared_frames(scene, c
         nt = reg.get(g.nodes[nid].type)
         for o in nt.outputs:
             if o.type != "Frames":
+                assert warm.value(nid, o.name) == cold.value(nid, o.name)
                 continue
             a, b = warm.value(nid, o.name), cold.value(nid, o.name)
             assert a.count == b.count
@@ -242,7 +248,7 @@ def test_partial_rerun_equals_cold_run_and_renders_only_declared_frames(scene, c
             continue  # its own params changed: a cold render of every frame is right
         assert not fr.subtract(got, expected), f"{nid} rendered {fr.describe(got)}, declared {fr.describe(expected)}"
         report = warm.nodes[nid].frames
-        if "sink" != nid:
+        if nid not in ("sink", "clicks"):
             assert report == {"rendered": fr.size(got), "reused": n_frames - fr.size(got)}
 
 

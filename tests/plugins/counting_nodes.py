@@ -235,3 +235,15 @@ def t_keymasks(ctx, height, width, prompts):
         m[y0:y1, x0:x1] = p["id"]
         out[p["frame"]] = m
     return out
+
+
+@node("TKeyed", category="test", doc="Per frame: each prompt's value plus the frame's first pixel.",
+      temporal=per_frame(), inputs=[Input("frames", "Frames"), Input("points", "Points")],
+      outputs=[Output("points", "Points")])
+def t_keyed(ctx, frames, points):
+    _log_frames(ctx)
+    out = {}
+    for a, b in ctx.frames_wanted:
+        for t in sorted(f for f in points if a <= f < b):
+            out[t] = [[r[0] + int(frames[t][0, 0, 0]), r[1], r[2], r[3]] for r in points[t]]
+    return Points(out)
