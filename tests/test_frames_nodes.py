@@ -169,3 +169,22 @@ def test_a_run_killed_during_a_partial_rerender_then_a_clean_rerun(tmp_path):
         p.unlink()
     cli("run", g, "--cache-dir", tmp_path / "cold", check=0)
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == warm
+
+
+def test_write_video_with_a_frame_range_writes_just_those_frames(tmp_path):
+    import av
+
+    shot = tmp_path / "shot"
+    make_shot(shot)
+    g = shot / "v.json"
+    g.write_text(json.dumps({"format": "inpainterz-graph", "version": 1, "nodes": {
+        "read": {"type": "ReadImages", "params": {"path": "frames/%04d.png"}},
+        "write": {"type": "WriteVideo", "inputs": {"frames": "read.frames"},
+                  "params": {"path": "part.mkv", "codec": "ffv1"}},
+    }}))
+    cli("run", g, "--cache-dir", tmp_path / "cache", "--frames", "4-6", "--report", tmp_path / "r.json", check=0)
+    assert report(tmp_path / "r.json")["write"]["frames"] == {"rendered": 3, "reused": 0}
+    with av.open(str(shot / "part.mkv")) as container:
+        got = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    want = [cv2.imread(str(shot / "frames" / f"{t:04d}.png"))[:, :, ::-1] for t in (4, 5, 6)]
+    assert len(got) == 3 and all(np.array_equal(a, b) for a, b in zip(got, want))
