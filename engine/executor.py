@@ -419,10 +419,10 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
 
         Asks the cache once per node: a node waiting for a free slot must not re-read it every tick.
         """
-        if node in plans:
-            return plans[node]
         nt, rep = types[node], reports[node]
-        entry = produced.get(rep.key)
+        entry = produced.get(rep.key)  # an identical node rendered it in this run
+        if entry is None and node in plans:
+            return plans[node]
         if entry is None and not no_cache:
             entry = cache.lookup(rep.key)
         if entry is not None and policy.writes_intact(entry.meta) and policy.covers(entry.meta, state.wanted[node]):
