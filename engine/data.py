@@ -256,6 +256,30 @@ class OffsetReader:
         return getattr(self.reader, "natural_chunk", None)
 
 
+class PresentOnly:
+    """Reads a clip from a frame-range run, refusing the frames that run left out
+    (they are stored as zeros, which must never pass for pixels)."""
+
+    def __init__(self, reader, versions: list):
+        self.reader, self.versions = reader, versions
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        missing = next((t for t in range(start, stop) if self.versions[t] is None), None)
+        if missing is not None:
+            raise ValueError(f"frame {missing} was not rendered: this clip comes from a run of some frames "
+                             f"only; run the graph for the frames you need")
+        return self.reader.read(start, stop)
+
+    @property
+    def natural_chunk(self):
+        return getattr(self.reader, "natural_chunk", None)
+
+
+def stored_reader(reader):
+    """The reader that holds a clip's data, beneath any check on which frames may be read."""
+    return reader.reader if isinstance(reader, PresentOnly) else reader
+
+
 def frame_version(frame: np.ndarray) -> str:
     """The data-version of one stored frame: a hash of its bytes."""
     return hashlib.blake2b(np.ascontiguousarray(frame).tobytes(), digest_size=16).hexdigest()
@@ -481,7 +505,7 @@ def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
         raise TypeError(f"output '{name}' must be {type_name}, got {type(value).__name__}")
     meta: dict = {"type": type_name, "version": value.version}
     if isinstance(value, Clip):
-        reader = value.reader
+        reader = stored_reader(value.reader)
         if isinstance(reader, ChunkReader):
             base_res = base.resolve()
             if base_res not in reader.folder.resolve().parents:
@@ -520,7 +544,7 @@ def splice(writer: ClipWriter, count: int, rendered: Clip | None, render: tuple,
     if sequential:
         for i, t in enumerate(fr.frames_of(render)):
             pos[t] = i
-    base_reader = base.reader if base is not None else None
+    base_reader = stored_reader(base.reader) if base is not None else None
     linkable = (isinstance(base_reader, ChunkReader) and base_reader.chunk == writer.chunk
                 and base_reader.compressed == writer.compressed and base.count == count)
     pieces = sorted([(a, b, "render") for a, b in render] + [(a, b, "keep") for a, b in keep])
@@ -556,6 +580,8 @@ def load_value(meta: dict, base: Path) -> Any:
     if type_name in ("Frames", "Masks"):
         reader = reader_from_meta(meta["reader"], base)
         versions = meta.get("frames")
+        if versions is not None and None in versions:
+            reader = PresentOnly(reader, versions)
         if type_name == "Frames":
             src = meta.get("source")
             return Frames(reader, meta["count"], meta["height"], meta["width"], meta["version"], versions,

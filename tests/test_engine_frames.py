@@ -327,3 +327,13 @@ def test_a_frame_range_outside_the_clip_is_bad_input(counting_registry, test_log
     result = g.run(cache_dir=tmp_path / "cache", frames=(3, 9))
     assert result.exit_code() == 2
     assert "--frames 3-9" in result.failed[0].error and "5 frames" in result.failed[0].error
+
+
+def test_frames_a_range_run_left_out_cannot_be_read(counting_registry, test_log, tmp_path):
+    folder = tmp_path / "frames"
+    _write_values(folder, list(range(12)))
+    g = _chain(counting_registry, folder, tmp_path / "out")
+    part = g.output(g.node("run").frames, cache_dir=tmp_path / "cache", frames=(4, 6))
+    assert part[5].shape == (4, 6, 3)
+    with pytest.raises(ValueError, match="frame 7 was not rendered"):
+        part.read(4, 8)
