@@ -1,7 +1,5 @@
 """Frames in time: ranges, declarations, the scheduler's transitions, and partial re-renders
 that give exactly the bytes of a cold render."""
-import json
-import random
 
 import numpy as np
 import pytest
