@@ -1,18 +1,34 @@
-"""Inpainting quality in the hole: InpaintFlow against InpaintOpenCV.
+"""Inpainting quality in the hole: InpaintFlow against InpaintOpenCV (TELEA).
 
-Two shots where the truth behind the hole is known:
-  (a) the synthetic pan (nodes/synthetic.py), object mask grown by 4 pixels;
-  (b) the DAVIS tennis frames in the shared media folder, with synthetic
-      textured blobs sliding across the background, kept off the player.
+Shots where the truth behind the hole is known:
+  - the synthetic pan (nodes/synthetic.py), object mask grown by 4 pixels,
+    640x360: quality and speed;
+  - the DAVIS tennis frames with synthetic textured blobs sliding across the
+    background, kept off the player;
+  - real footage with holes on background only, while the unmasked people
+    walk across or beside them (nodes/footage_cases.py): tennis with a
+    moving camera and a hole crossing the player's path; schoolgirls with a
+    static camera, a fixed hole the children walk through, and a hole
+    sliding between them.
 
-Prints PSNR (dB, pooled over every hole pixel of the clip), SSIM
-(gaussian window, mean over hole pixels) and flicker (mean difference
-between the result's and the truth's frame-to-frame change in the holes, in
-8-bit levels) for both methods, and seconds per frame: wall clock, and CPU
-time of the process (steadier on a shared machine).
-Run: .venv/bin/python bench/inpaint_quality.py
+Prints PSNR (dB, pooled over every hole pixel of the clip), SSIM (gaussian
+window, mean over hole pixels) and flicker (mean difference between the
+result's and the truth's frame-to-frame change in the holes, in 8-bit
+levels) for both methods, seconds per frame (wall clock, and CPU time of the
+process, the steadier of the two on a shared machine), the gain of
+InpaintFlow over TELEA on each real-footage case and the worst of them. For
+each real-footage case it writes a contact sheet (plate with hole /
+InpaintFlow / TELEA / truth, zoomed on the hole, at the frames where people
+come nearest the hole and the frame InpaintFlow does worst on).
+
+With --full-size it also fills the synthetic pan at 1280x720 at the default
+working size (640) without and with the full-resolution detail, and at full
+size, and prints what each costs and gains in the hole.
+
+Run: .venv/bin/python bench/inpaint_quality.py [--sheets DIR] [--full-size]
 """
 
+import argparse
 import os
 import sys
 import time
@@ -21,7 +37,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inpainterz.engine.atomic import atomic_write
 from inpainterz.nodes.flowfill import fill_clip
+from inpainterz.nodes.footage_cases import CASES
 from inpainterz.nodes.scoring import flicker, psnr, ssim
 from inpainterz.nodes.synthetic import make_object_sprite, make_scene
 
@@ -47,13 +65,13 @@ def grow(mask, radius):
     return cv2.dilate(mask, kernel)
 
 
-def synthetic_shot():
-    scene = make_scene(640, 360, 90, seed=0)
+def synthetic_shot(width=640, height=360):
+    scene = make_scene(width, height, 90, seed=0)
     masks = np.stack([grow(m, 4) for m in scene.masks])
     return scene.frames, masks, scene.backgrounds
 
 
-def tennis_shot(folder):
+def tennis_blobs_shot(folder):
     """Tennis frames with textured blobs composited over the background.
 
     Returns (frames with blobs, hole masks, original frames as truth).
@@ -95,33 +113,121 @@ def timed(work, frames):
     return result, ((time.perf_counter() - wall) / frames, (time.process_time() - cpu) / frames)
 
 
-def score(name, frames, masks, truth):
+def score(name, frames, masks, truth, extra_runs=()):
+    """Print the scores of each method; returns ({method: PSNR}, {method: result})."""
     hole = masks > 0
-    runs = [("InpaintFlow", lambda: np.stack(fill_clip(list(frames), list(masks)))),
-            ("InpaintFlow fine", lambda: np.stack(fill_clip(list(frames), list(masks), preset="fine"))),
+    runs = [("InpaintFlow", lambda: np.stack(fill_clip(frames, masks))), *extra_runs,
             ("InpaintOpenCV", lambda: inpaint_opencv(frames, masks))]
     height, width = frames.shape[1:3]
     print(f"{name}: {len(frames)} frames {width}x{height}, hole {hole.mean() * 100:.1f}% of pixels")
-    scores = {}
+    scores, results = {}, {}
     for method, work in runs:
         result, (wall, cpu) = timed(work, len(frames))
         assert np.array_equal(result[~hole], frames[~hole]), f"{method} changed pixels outside the hole"
-        scores[method] = psnr(result, truth, hole)
+        scores[method], results[method] = psnr(result, truth, hole), result
         print(f"  {method:<17} PSNR in hole {scores[method]:6.2f} dB   SSIM {ssim(result, truth, hole):.4f}   "
               f"flicker {flicker(result, truth, hole):5.2f}   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
     gain = scores["InpaintFlow"] - scores["InpaintOpenCV"]
-    print(f"  InpaintFlow (default flow preset) gains {gain:+.2f} dB in the hole over InpaintOpenCV")
-    return scores
+    print(f"  InpaintFlow gains {gain:+.2f} dB in the hole over InpaintOpenCV")
+    return scores, results
 
 
-def main():
+def sheet_frames(case, flow, count=4):
+    """Frames worth looking at: where people come nearest the hole, and the
+    one InpaintFlow does worst on."""
+    near = []
+    for t in range(len(case.masks)):
+        hole = case.masks[t] > 0
+        if not hole.any():
+            near.append(-1)
+            continue
+        around = grow(hole.astype(np.uint8), max(3, case.masks.shape[2] // 40)) > 0
+        near.append(int((around & case.people[t]).sum()))
+    picks = [int(t) for t in np.argsort(near)[::-1] if near[t] > 0]
+    chosen = []
+    for t in picks:  # spread out: no two picks within 5 frames
+        if all(abs(t - c) > 5 for c in chosen):
+            chosen.append(t)
+        if len(chosen) == count - 1:
+            break
+    with_hole = [t for t in range(len(flow)) if case.masks[t].any()]
+    worst = min(with_hole, key=lambda t: psnr(flow[t:t + 1], case.truth[t:t + 1], case.masks[t:t + 1] > 0))
+    return sorted(set(chosen + [worst]))
+
+
+def write_sheet(path, case, results, picks, zoom=2):
+    """Rows of frames; columns plate with the hole outlined, each result,
+    truth; each tile cropped around the hole and zoomed. Written atomically."""
+    columns = [("plate + hole", case.frames), *results.items(), ("truth", case.truth)]
+    height, width = case.frames.shape[1:3]
+    crop_h, crop_w = min(height, 120 * height // 240), min(width, 160 * width // 432)
+    band = 22
+    tile_h, tile_w = crop_h * zoom, crop_w * zoom
+    sheet = np.full((len(picks) * (tile_h + band), len(columns) * tile_w, 3), 24, np.uint8)
+    for row, t in enumerate(picks):
+        ys, xs = np.nonzero(case.masks[t])
+        y0 = int(np.clip(ys.mean() - crop_h / 2, 0, height - crop_h))
+        x0 = int(np.clip(xs.mean() - crop_w / 2, 0, width - crop_w))
+        contours, _ = cv2.findContours(case.masks[t][y0:y0 + crop_h, x0:x0 + crop_w].copy(),
+                                       cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        top = row * (tile_h + band)
+        for column, (label, clip) in enumerate(columns):
+            tile = cv2.resize(clip[t][y0:y0 + crop_h, x0:x0 + crop_w], (tile_w, tile_h),
+                              interpolation=cv2.INTER_NEAREST)
+            outline = [c * zoom + zoom // 2 for c in contours]
+            cv2.drawContours(tile, outline, -1, (255, 230, 0), 1, cv2.LINE_AA)
+            sheet[top + band:top + band + tile_h, column * tile_w:(column + 1) * tile_w] = tile
+            cv2.putText(sheet, f"{label}, frame {t}", (column * tile_w + 6, top + 16), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.45, (235, 235, 235), 1, cv2.LINE_AA)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    with atomic_write(path) as partial:
+        partial.write_bytes(png.tobytes())
+    return path
+
+
+def full_size_cost():
+    """Cost and gain of filling at full resolution instead of the working size."""
+    frames, masks, truth = synthetic_shot(1280, 720)
+    frames, masks, truth = frames[:30], masks[:30], truth[:30]
+    hole = masks > 0
+    print(f"full resolution: synthetic pan, {len(frames)} frames 1280x720")
+    for label, settings in (("640, no detail", {"detail": False}), ("640 + detail", {}),
+                            ("full size", {"max_long_edge": 0})):
+        result, (wall, cpu) = timed(lambda: np.stack(fill_clip(frames, masks, **settings)), len(frames))
+        print(f"  {label:<17} PSNR in hole {psnr(result, truth, hole):6.2f} dB   SSIM {ssim(result, truth, hole):.4f}"
+              f"   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sheets", type=Path, default=Path("inpaint-quality"),
+                        help="folder for the contact sheets (default: ./inpaint-quality)")
+    parser.add_argument("--full-size", action="store_true", help="also measure filling at full resolution")
+    args = parser.parse_args(argv)
     cv2.setNumThreads(2)
-    score("synthetic pan", *synthetic_shot())
-    folder = shared_folder()
-    if not (folder / "media" / "tennis").is_dir():
-        print(f"tennis: skipped, no media at {folder / 'media' / 'tennis'} (set INPAINTERZ_SHARED)")
+    fine = ("InpaintFlow fine", lambda: np.stack(fill_clip(frames, masks, preset="fine")))
+    frames, masks, truth = synthetic_shot()
+    score("synthetic pan", frames, masks, truth, extra_runs=[fine])
+    if args.full_size:
+        full_size_cost()
+    media = shared_folder() / "media"
+    if not (media / "tennis").is_dir():
+        print(f"real footage: skipped, no media at {media} (set INPAINTERZ_SHARED)")
         return 0
-    score("tennis + sliding blobs", *tennis_shot(folder / "media"))
+    score("tennis + sliding blobs", *tennis_blobs_shot(media))
+    gains = {}
+    for make_case in CASES:
+        case = make_case(media)
+        scores, results = score(case.name, case.frames, case.masks, case.truth)
+        gains[case.name] = scores["InpaintFlow"] - scores["InpaintOpenCV"]
+        picks = sheet_frames(case, results["InpaintFlow"])
+        sheet = write_sheet(args.sheets / f"{make_case.__name__}.png", case,
+                            {"InpaintFlow": results["InpaintFlow"], "TELEA": results["InpaintOpenCV"]}, picks)
+        print(f"  contact sheet: {sheet}")
+    worst = min(gains, key=gains.get)
+    print(f"worst real-footage case: {worst}: InpaintFlow {gains[worst]:+.2f} dB over TELEA in the hole")
     return 0
 
 

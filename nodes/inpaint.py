@@ -8,11 +8,10 @@ outside the mask (mask > 0 is the hole).
 import cv2
 import numpy as np
 
-from inpainterz.engine import Input, Output, Param, node, per_frame
-from inpainterz.engine.frames import WHOLE
+from inpainterz.engine import Input, Output, Param, Temporal, node, per_frame
 
 from .composite import FEATHER_DOC, paste
-from .flowfill import FLOW_PRESETS, fill_stream, working_size
+from .flowfill import DETAIL_REACH, FLOW_PRESETS, fill_range, frames_reach, working_size
 from .masks import check_same_clip, frames_total, paired_chunks
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -20,9 +19,10 @@ OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 # Frames read per chunk when two clips are walked side by side.
 STEP = 8
 
-# What the flow fill keeps per working pixel of each frame in its window:
-# RGB, grey, hole and guard maps (1 byte each but RGB), two float32 flows.
-WINDOW_BYTES_PER_PIXEL = 3 + 1 + 1 + 1 + 16
+# What the flow fill keeps per working pixel of each frame in its reach:
+# RGB, grey, hole, guard and clean maps and two moving maps (1 byte each but
+# RGB), two float32 flows.
+WINDOW_BYTES_PER_PIXEL = 3 + 1 + 1 + 1 + 1 + 2 + 16
 
 
 def check_frames_and_masks(frames, masks):
@@ -62,22 +62,22 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
     return {"frames": out.close()}
 
 
-# The fill of frame t reads a bounded window of frames around t (flowfill's
-# `frames_reach`); with `fill_range` any span renders alone, byte for byte as in
-# a whole pass. Until the fill has it, the node is whole; the switch is:
-#   FLOW_FRAMES = window(lambda p: flowfill.frames_reach(p["window"]))
-FLOW_FRAMES = WHOLE
+def _flow_reach(params: dict) -> int:
+    """Filled frame t reads input frames within frames_reach(window) of t, so it is a window node."""
+    return frames_reach(params["window"])
 
 
-@node("InpaintFlow", category="inpaint", version=1,
+@node("InpaintFlow", category="inpaint", version=2,
       doc="Fill the masked pixels with the background other frames show, carried along optical flow; "
-          "what no frame shows is inpainted once and carried along, so it does not flicker. No weights.",
+          "only frames that show still background there are used, so people passing by are not copied "
+          "in; what no frame shows is inpainted at anchor frames and carried along, so it does not "
+          "flicker. No weights.",
       inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole")],
       outputs=[Output("frames", "Frames")],
       params=[Param("window", "int", 30, min=1, max=500,
-                    doc="frames looked at on each side of the one being filled; more finds more "
-                        "background for slow objects, at more memory and time (about 0.3 GB at 640x360 "
-                        "and 30)"),
+                    doc="frames looked at on each side of the one being filled for background (a frame "
+                        "depends on up to window + 9 frames each side); more finds more background for "
+                        "slow objects, at more memory and time (about 0.5 GB at 640x360 and 30)"),
               Param("max_long_edge", "int", 640, min=0,
                     check=lambda v: None if v == 0 or v >= 32 else "use 0 (full size) or at least 32",
                     doc="flow and fill are computed with the long edge scaled down to this (0: full size); "
@@ -87,39 +87,34 @@ FLOW_FRAMES = WHOLE
                         "medium's time, a little more accurate)"),
               Param("spatial_radius", "int", 5, min=1, max=100,
                     doc="radius of the spatial inpainting used where no frame shows the background"),
+              Param("detail", "bool", True,
+                    doc="when the frames are larger than max_long_edge, bring back their full-resolution "
+                        "detail inside the hole from the frames it was filled from (about a tenth more time)"),
               Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
-      temporal=FLOW_FRAMES)
-def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, feather=0.0):
+      temporal=Temporal("window", _flow_reach))
+def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
-    if (height, width) != (frames.height, frames.width):
+    if (height, width) != (frames.height, frames.width) and not detail:
         ctx.note(f"the hole is filled at {width}x{height} and scaled up to {frames.width}x{frames.height}; "
-                 f"raise 'max_long_edge' (0: full size) for more detail inside the hole")
-    held = (2 * min(window, len(frames)) + 1) * height * width * WINDOW_BYTES_PER_PIXEL
+                 f"turn 'detail' on or raise 'max_long_edge' (0: full size) for more detail inside the hole")
+    held = (2 * min(frames_reach(window), len(frames)) + 1) * height * width * WINDOW_BYTES_PER_PIXEL
+    if detail and (height, width) != (frames.height, frames.width):
+        held += (2 * DETAIL_REACH + 1) * frames.height * frames.width * 3
     if held > 2 * 1024 ** 3:
         ctx.note(f"the fill holds about {held / 1024 ** 3:.1f} GB of frames and flows at {width}x{height}; "
-                 f"lower 'window' or 'max_long_edge' if memory runs short")
+                 f"lower 'window' or 'max_long_edge', or turn 'detail' off, if memory runs short")
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
-    if ctx.frames_wanted is not None:
-        from .flowfill import fill_range
-
-        total, done = frames_total(ctx, frames), 0
-        for start, stop in ctx.frames_wanted:
-            for t, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
+    # Frames are read by index as the fill asks for them (a bounded reach
+    # around the frame being filled); the full-size frame each fill is pasted
+    # into is read again, so no full-size frame is held for long. Each span
+    # the engine asks for comes out as it would in a pass over the whole clip.
+    total, done = frames_total(ctx, frames), 0
+    for start, stop in ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),):
+        for index, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
                                         window=window, max_long_edge=max_long_edge, preset=flow,
-                                        spatial_radius=spatial_radius):
-                out.append(paste(frames[t], masks[t], filled, feather))
-                done += 1
-                ctx.progress(done / total)
-        return {"frames": out.close()}
-    total = len(frames)
-    # The fill reads `window` frames ahead; a second, lagging pass over the
-    # clip supplies the full-size frame each fill is pasted into, so no
-    # full-size frame is held longer than one chunk.
-    fills = fill_stream(each_frame(frames), each_frame(masks), window=window,
-                        max_long_edge=max_long_edge, preset=flow, spatial_radius=spatial_radius)
-    full_size = zip(each_frame(frames), each_frame(masks))
-    for (index, filled), (frame, mask) in zip(fills, full_size):
-        out.append(paste(frame, mask, filled, feather))
-        ctx.progress((index + 1) / total)
+                                        spatial_radius=spatial_radius, detail=detail):
+            out.append(paste(frames[index], masks[index], filled, feather))
+            done += 1
+            ctx.progress(done / total)
     return {"frames": out.close()}

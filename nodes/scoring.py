@@ -51,7 +51,9 @@ def flicker(result: np.ndarray, truth: np.ndarray, holes: np.ndarray) -> float:
     values = []
     for t in range(len(result) - 1):
         where = holes[t] | holes[t + 1]
+        if not where.any():
+            continue
         change = result[t + 1].astype(np.float64) - result[t]
         true_change = truth[t + 1].astype(np.float64) - truth[t]
         values.append(np.abs(change - true_change)[where].mean())
-    return float(np.mean(values))
+    return float(np.mean(values)) if values else 0.0

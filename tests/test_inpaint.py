@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import shared_path
 from inpainterz.engine import Graph, Output, Param, node
 from inpainterz.engine.registry import Registry
-from inpainterz.nodes.flowfill import fill_clip, fill_stream
+from inpainterz.nodes.flowfill import fill_clip, fill_range, frames_reach
 from inpainterz.nodes.flowfill.smooth import fill_smooth
 from inpainterz.nodes.inpaint import inpaint_flow, inpaint_opencv
 from inpainterz.nodes.scoring import flicker, psnr
@@ -77,11 +78,22 @@ def test_flow_fill_does_not_flicker(pan, pan_filled):
     assert ours < 3.0 and ours < 0.5 * per_frame, (ours, per_frame)
 
 
-def test_what_no_frame_shows_is_invented_once_and_kept():
+def test_detail_from_full_size_sources_sharpens_a_fill_at_a_smaller_working_size():
+    scene = make_scene(480, 272, 12, seed=3)
+    masks = grown(scene.masks)
+    hole = masks > 0
+    soft = np.stack(fill_clip(scene.frames, masks, window=8, max_long_edge=160, detail=False))
+    sharp = np.stack(fill_clip(scene.frames, masks, window=8, max_long_edge=160))
+    assert np.array_equal(sharp[~hole], scene.frames[~hole])
+    assert psnr(sharp, scene.backgrounds, hole) >= psnr(soft, scene.backgrounds, hole) + 2
+
+
+def test_what_no_frame_shows_is_invented_at_anchors_and_kept_steady():
     rng = np.random.default_rng(0)
     background = make_scene(96, 64, 1, seed=1).backgrounds[0].astype(np.float64)
     # A still camera with sensor noise: per-frame inpainting re-invents the
-    # hidden area each frame; the flow fill must carry its first invention.
+    # hidden area each frame; the flow fill carries the inventions of its
+    # anchor frames and cross-fades between them, so it changes far less.
     frames = np.stack([np.clip(background + rng.normal(0, 2, background.shape), 0, 255).astype(np.uint8)
                        for _ in range(10)])
     masks = np.zeros(frames.shape[:3], np.uint8)
@@ -91,31 +103,116 @@ def test_what_no_frame_shows_is_invented_once_and_kept():
     change = [np.abs(filled[t + 1].astype(np.float64) - filled[t])[hole].mean() for t in range(9)]
     per_frame = opencv_fill(frames, masks)
     change_per_frame = [np.abs(per_frame[t + 1].astype(np.float64) - per_frame[t])[hole].mean() for t in range(9)]
-    assert max(change) < 0.1 < min(change_per_frame)
+    assert np.mean(change) < 0.3 * np.mean(change_per_frame), (change, change_per_frame)
+    assert max(change) < 0.6 * min(change_per_frame), (change, change_per_frame)
 
 
-def test_fill_stream_reads_only_one_window_ahead():
-    scene = make_scene(64, 48, 20, seed=2)
-    pulled = []
-
-    def frames():
-        for index, frame in enumerate(scene.frames):
-            pulled.append(index)
-            yield frame
-
-    window = 3
-    seen = []
-    for index, filled in fill_stream(frames(), iter(scene.masks), window=window):
-        assert len(pulled) <= index + window + 1
-        assert filled.shape == scene.frames[0].shape
-        seen.append(index)
-    assert seen == list(range(20))
+@pytest.fixture(scope="module")
+def range_clip():
+    """A short pan with its object and a second, unmasked object crossing it."""
+    scene = make_scene(80, 56, 26, seed=2)
+    return scene.frames, grown(scene.masks)
 
 
-def test_fill_stream_rejects_masks_that_run_out():
+# At a working size below the frame's, detail is brought back from full-size frames.
+RANGE_SETTINGS = [{}, {"max_long_edge": 48}]
+
+
+@pytest.mark.parametrize("settings", RANGE_SETTINGS)
+def test_fill_range_reads_only_its_reach_around_the_range(range_clip, settings):
+    frames, masks = range_clip
+    window, count = 3, len(frames)
+    reach = frames_reach(window)
+    for start, stop in [(0, 4), (11, 14), (20, count)]:
+        asked = set()
+
+        def read_frame(index):
+            asked.add(index)
+            return frames[index]
+
+        filled = list(fill_range(read_frame, masks.__getitem__, count, start, stop, window=window, **settings))
+        assert [t for t, _ in filled] == list(range(start, stop))
+        assert asked and min(asked) >= max(0, start - reach) and max(asked) <= min(count - 1, stop - 1 + reach)
+
+
+@pytest.mark.parametrize("settings", RANGE_SETTINGS)
+def test_any_range_gives_the_bytes_of_a_full_run(range_clip, settings):
+    frames, masks = range_clip
+    count, window = len(frames), 3
+    full = dict(fill_range(frames.__getitem__, masks.__getitem__, count, 0, count, window=window, **settings))
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        start = int(rng.integers(0, count))
+        stop = int(rng.integers(start + 1, count + 1))
+        for t, filled in fill_range(frames.__getitem__, masks.__getitem__, count, start, stop, window=window,
+                                    **settings):
+            assert np.array_equal(filled, full[t]), (start, stop, t)
+
+
+def test_a_frame_ignores_input_frames_beyond_its_reach(range_clip):
+    frames, masks = range_clip
+    count, window, t = len(frames), 4, 12
+    reach = frames_reach(window)
+
+    def filled_at(changed_frame):
+        edited = frames.copy()
+        # A little brighter: still the background, so a fill that can see
+        # this frame takes some of its colour from it.
+        edited[changed_frame] = np.clip(edited[changed_frame].astype(np.int16) + 8, 0, 255).astype(np.uint8)
+        return dict(fill_range(edited.__getitem__, masks.__getitem__, count, t, t + 1, window=window))[t]
+
+    before = dict(fill_range(frames.__getitem__, masks.__getitem__, count, t, t + 1, window=window))[t]
+    assert t + reach + 1 < count and t - reach - 1 >= 0
+    for outside in (t - reach - 1, t + reach + 1, count - 1, 0):
+        assert np.array_equal(filled_at(outside), before), outside
+    # ...while an edit within reach does reach the fill (the test can fail).
+    assert not np.array_equal(filled_at(t + 1), before)
+
+
+def test_fill_range_rejects_a_range_outside_the_clip(range_clip):
+    frames, masks = range_clip
+    with pytest.raises(ValueError, match="not inside a clip of 26 frames"):
+        list(fill_range(frames.__getitem__, masks.__getitem__, len(frames), 20, 30))
+
+
+def test_fill_clip_rejects_masks_that_run_out():
     scene = make_scene(64, 48, 6, seed=2)
     with pytest.raises(ValueError, match="differ in count"):
-        list(fill_stream(scene.frames, scene.masks[:4], window=2))
+        fill_clip(scene.frames, scene.masks[:4], window=2)
+
+
+def test_flow_fill_takes_no_passer_by_into_the_hole():
+    """The synthetic pan's object, left unmasked, is a passer-by: a hole on
+    the background slides across its path, with the object cut out of it.
+    A fill that copies the object in from the frames where it stood behind
+    the hole falls below plain TELEA."""
+    from inpainterz.nodes.footage_cases import place_hole
+
+    count = 30
+    scene = make_scene(160, 96, count, seed=3)
+    case = place_hole("pan", scene.frames, scene.masks > 0,
+                      lambda t: (0.85 - 0.7 * t / (count - 1), 0.5, 0.12, 0.2))
+    hole = case.masks > 0
+    filled = np.stack(fill_clip(case.frames, case.masks, window=12))
+    assert np.array_equal(filled[~hole], case.frames[~hole])
+    flow_db = psnr(filled, case.truth, hole)
+    telea_db = psnr(opencv_fill(case.frames, case.masks), case.truth, hole)
+    assert flow_db >= telea_db + 6, (flow_db, telea_db)
+
+
+def test_flow_fill_takes_no_passer_by_into_the_hole_on_real_footage():
+    """Tennis with a panning camera and a hole on the background that the
+    unmasked player runs across: a fill that copies the player in from the
+    frames where he stood behind the hole falls below plain TELEA."""
+    from inpainterz.nodes.footage_cases import tennis_crossing
+
+    case = tennis_crossing(shared_path("media", "tennis").parent, width=160)
+    hole = case.masks > 0
+    filled = np.stack(fill_clip(case.frames, case.masks, window=30))
+    assert np.array_equal(filled[~hole], case.frames[~hole])
+    flow_db = psnr(filled, case.truth, hole)
+    telea_db = psnr(opencv_fill(case.frames, case.masks), case.truth, hole)
+    assert flow_db >= telea_db + 4, (flow_db, telea_db)
 
 
 def test_smooth_fill_reproduces_a_plane_inside_a_hole():

@@ -1,11 +1,14 @@
-"""Filling a whole clip: the sliding window driver and full-resolution paste."""
+"""Filling a clip: any range of frames, each from a bounded reach of input
+frames, and the full-resolution paste."""
 
 import cv2
 import numpy as np
 
 from ..composite import paste
-from .propagate import carry_previous, trace_sources
-from .size import to_working_frame, to_working_hole, working_size
+from .consensus import agree
+from .detail import DETAIL_REACH, DetailLayers, with_detail
+from .propagate import carry_from, gather_sources
+from .size import working_size
 from .window import FrameWindow
 
 DEFAULTS = {
@@ -13,41 +16,140 @@ DEFAULTS = {
     "max_long_edge": 640,
     "preset": "medium",
     "spatial_radius": 5,
+    "detail": True,
 }
 
+NO_SOURCES = (np.zeros(0, np.intp),) * 3 + (np.zeros(0, np.float32),) * 2
 
-def fill_frame(window, t, previous_fill, max_steps, spatial_radius):
-    """Frame t at working size with its hole filled.
+# Clean samples collected per hole pixel in each direction of time: enough
+# for the background to outvote a passer-by, few enough to stay cheap.
+SAMPLES = 4
 
-    Each hole pixel takes the background from the nearest frames that show
-    it, forward and backward in time, blended by inverse distance in time.
-    What neither direction finds comes from the previous filled frame along
-    the flow, and what is left after that (the first frame of a hidden area)
-    is inpainted spatially.
+
+def anchor_spacing(window):
+    """Frames between the anchors where what no frame shows is invented.
+
+    Each frame carries the inventions of the two anchors around it, so it
+    depends on frames up to this far beyond its own window; the inventions
+    are cross-faded over this many frames.
     """
-    frame = window.frames[t]
-    hole = window.holes[t]
+    return max(1, min(window, 8))
+
+
+def frames_reach(window):
+    """r: filled frame t depends on input frames t - r .. t + r only.
+
+    A frame looks `window` frames each way for background, its anchors lie
+    up to anchor_spacing(window) away and look as far again, and whether a
+    pixel shows still background is judged from its frame's two neighbours.
+    """
+    return window + anchor_spacing(window) + 1
+
+
+def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["window"],
+               max_long_edge=DEFAULTS["max_long_edge"], preset=DEFAULTS["preset"],
+               spatial_radius=DEFAULTS["spatial_radius"], detail=DEFAULTS["detail"], flow_margin=None):
+    """Fill frames start .. stop - 1 of a clip of `count` frames.
+
+    read_frame(i) gives the full-size (H, W, 3) uint8 RGB frame i and
+    read_mask(i) its (H, W) label map (> 0 is the hole); only indices in
+    [start - r, stop - 1 + r] (r = frames_reach(window), clamped to the clip)
+    are asked for. Yields (t, filled) in order, where filled is frame t at
+    working size with its hole filled (composite.paste puts it into the
+    full-size frame); or, with `detail` and frames larger than the working
+    size, frame t at full size with its hole filled and the detail of the
+    frames it was filled from brought back (see detail.py). Frame t comes
+    out with the same bytes whatever start and stop are. At most about
+    2 r + 1 working frames, their flows, two anchor fills and the detail of
+    2 DETAIL_REACH + 1 full-size frames are held at once.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    if not 0 <= start <= stop <= count:
+        raise ValueError(f"frames {start}..{stop - 1} are not inside a clip of {count} frames")
+    if start == stop:
+        return
+    first = [np.asarray(read_frame(start))]
+
+    def read(index):
+        # The first frame was read for its size; hand it over once.
+        return first.pop() if index == start and first else read_frame(index)
+
+    first_shape = first[0].shape[:2]
+    size = working_size(first_shape[0], first_shape[1], max_long_edge)
+    margin = flow_margin if flow_margin is not None else default_flow_margin(size)
+    frames = FrameWindow(read, read_mask, count, size, preset, margin)
+    spacing = anchor_spacing(window)
+    reach = frames_reach(window)
+    plates = {}
+
+    def plate(anchor):
+        """Anchor frame filled from its window alone, with what no frame
+        shows inpainted spatially: the invention the frames around carry."""
+        if anchor not in plates:
+            plates[anchor] = fill_frame(frames, anchor, window, spatial_radius, None)
+        return plates[anchor]
+
+    layers = DetailLayers(read_frame, size) if detail and size != first_shape else None
+
+    for t in range(start, stop):
+        if t % spacing == 0:
+            filled, sources = plate(t)
+        else:
+            before = t - t % spacing
+            anchors = [(before, (before + spacing - t) / spacing)]
+            if before + spacing < count:
+                anchors.append((before + spacing, (t - before) / spacing))
+            filled, sources = fill_frame(frames, t, window, spatial_radius, (anchors, plate))
+        if layers is not None:
+            layers.drop_outside(t - DETAIL_REACH, t + DETAIL_REACH)
+            filled = with_detail(np.asarray(read_frame(t)), np.asarray(read_mask(t)), filled, sources, layers)
+        yield t, filled
+        frames.drop_before(t + 1 - reach)
+        for anchor in [a for a in plates if a <= t - spacing]:
+            del plates[anchor]
+
+
+def fill_frame(frames, t, window, spatial_radius, anchors):
+    """(frame t at working size with its hole filled, sources for detail).
+
+    Each hole pixel takes the background that the nearest frames showing it
+    cleanly agree on, forward and backward in time (see consensus.agree).
+    What no frame within the window shows is carried from the anchors'
+    inventions, cross-faded by nearness in time, when `anchors` is given as
+    ([(anchor, weight)], plate); what is left after that is inpainted
+    spatially. sources (see detail.with_detail) names, for the pixels
+    filled from a frame at most DETAIL_REACH away, the nearest agreeing one
+    and where in it.
+    """
+    frame = frames.frame(t)
+    hole = frames.hole(t)
     if not hole.any():
-        return frame
+        return frame, NO_SOURCES
     ys, xs = np.nonzero(hole)
     points = np.stack([xs, ys], axis=1).astype(np.float32)
-    after, after_distance = trace_sources(window, t, points, +1, max_steps)
-    before, before_distance = trace_sources(window, t, points, -1, max_steps)
-    weight_after = np.where(after_distance > 0, 1.0 / np.maximum(after_distance, 1), 0.0)
-    weight_before = np.where(before_distance > 0, 1.0 / np.maximum(before_distance, 1), 0.0)
-    total = weight_after + weight_before
-    found = total > 0
-    colours = np.zeros((len(points), 3), np.float32)
-    colours[found] = (
-        after[found] * weight_after[found, None] + before[found] * weight_before[found, None]
-    ) / total[found, None]
-
+    after = gather_sources(frames, t, points, +1, window, SAMPLES)
+    before = gather_sources(frames, t, points, -1, window, SAMPLES)
+    samples, weight, where, source = (np.concatenate(pair, axis=1) for pair in zip(after, before))
+    colours, found, lead = agree(samples, weight)
+    rows = np.flatnonzero(found)
+    lead_frame, lead_where = source[rows, lead[rows]], where[rows, lead[rows]]
+    near = np.abs(lead_frame - t) <= DETAIL_REACH
+    rows, lead_frame, lead_where = rows[near], lead_frame[near], lead_where[near]
+    sources = (ys[rows], xs[rows], lead_frame, lead_where[:, 0], lead_where[:, 1])
     missing = ~found
-    if missing.any() and previous_fill is not None and (t - 1) in window:
-        carried, carried_found = carry_previous(window, t, points[missing], previous_fill)
-        index = np.flatnonzero(missing)[carried_found]
-        colours[index] = carried[carried_found]
-        missing[index] = False
+    if missing.any() and anchors is not None:
+        index = np.flatnonzero(missing)
+        invented, weight = np.zeros((len(index), 3), np.float32), np.zeros(len(index), np.float32)
+        chosen, plate = anchors
+        for anchor, share in chosen:
+            anchor_plate = plate(anchor)[0]
+            carried, carried_found = carry_from(frames, t, points[index], anchor, anchor_plate, frames.hole(anchor))
+            invented += carried * (share * carried_found)[:, None]
+            weight += share * carried_found
+        reached = weight > 0
+        colours[index[reached]] = invented[reached] / weight[reached, None]
+        missing[index[reached]] = False
 
     filled = frame.copy()
     filled[ys, xs] = np.clip(np.rint(colours), 0, 255).astype(np.uint8)
@@ -55,56 +157,16 @@ def fill_frame(window, t, previous_fill, max_steps, spatial_radius):
         unknown = np.zeros(hole.shape, np.uint8)
         unknown[ys[missing], xs[missing]] = 255
         filled = cv2.inpaint(filled, unknown, spatial_radius, cv2.INPAINT_TELEA)
-    return filled
-
-
-def fill_stream(frames, masks, window=DEFAULTS["window"], max_long_edge=DEFAULTS["max_long_edge"],
-                preset=DEFAULTS["preset"], spatial_radius=DEFAULTS["spatial_radius"], flow_margin=None):
-    """Fill a clip frame by frame, reading ahead `window` frames.
-
-    frames: iterable of (H, W, 3) uint8 RGB; masks: iterable of (H, W) label
-    maps (> 0 is the hole), same count. Yields (index, filled) in order, where
-    filled is the frame at working size with the hole filled; composite.paste puts
-    it into the full-size frame. At most 2 * window + 1 working frames and
-    their flows are held at once.
-    """
-    if window < 1:
-        raise ValueError(f"window must be at least 1, got {window}")
-    frame_iter, mask_iter = iter(frames), iter(masks)
-    frames_window = None
-    size = None
-    loaded = 0
-    exhausted = False
-    previous_fill = None
-    t = 0
-    while True:
-        while not exhausted and loaded <= t + window:
-            frame = next(frame_iter, None)
-            mask = next(mask_iter, None)
-            if frame is None or mask is None:
-                if (frame is None) != (mask is None):
-                    raise ValueError(f"frames and masks differ in count (one ran out at frame {loaded})")
-                exhausted = True
-                break
-            if frames_window is None:
-                size = working_size(frame.shape[0], frame.shape[1], max_long_edge)
-                margin = flow_margin if flow_margin is not None else default_flow_margin(size)
-                frames_window = FrameWindow(preset, margin)
-            frames_window.add(loaded, to_working_frame(frame, size), to_working_hole(mask, size))
-            loaded += 1
-        if t >= loaded:
-            return
-        filled = fill_frame(frames_window, t, previous_fill, window, spatial_radius)
-        yield t, filled
-        previous_fill = filled
-        frames_window.drop_before(t + 1 - window)
-        t += 1
+    return filled, sources
 
 
 def fill_clip(frames, masks, **settings):
     """Fill a clip held in memory (sequences of full-size arrays); for tests
     and scripts. Returns a list of full-size filled frames."""
-    return [paste(frames[t], masks[t], filled) for t, filled in fill_stream(frames, masks, **settings)]
+    if len(frames) != len(masks):
+        raise ValueError(f"frames and masks differ in count ({len(frames)} and {len(masks)})")
+    filled = fill_range(frames.__getitem__, masks.__getitem__, len(frames), 0, len(frames), **settings)
+    return [paste(frames[t], masks[t], fill) for t, fill in filled]
 
 
 def default_flow_margin(size):

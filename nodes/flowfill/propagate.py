@@ -5,60 +5,107 @@ import numpy as np
 
 from .sample import consistent, inside, lookup, sample
 
+# Weight of a sample found beyond a frame where the point showed something
+# moving, relative to one found before any.
+CHANGED = 0.25
 
-def trace_sources(window, t, points, direction, max_steps):
-    """Follow each hole point of frame t along the completed flow, one frame
-    at a time in the given direction of time (+1 or -1), until it lands on a
-    pixel that frame shows.
 
-    Returns (colours (N, 3) float32, distance (N,) int32): the colour found
-    and how many frames away; distance 0 means no frame within max_steps
-    shows the point (it left the picture, failed the consistency check, or
-    stayed hidden).
+def _step(window, current, frame_from, direction):
+    """Move points of frame_from one frame along the background flow.
+
+    Returns (moved points, bool alive): alive is False where a point left
+    the picture or failed the forward-backward check (it was occluded by
+    other background, or the flow is wrong there).
+    """
+    if direction > 0:
+        step_flow, back_flow = window.forward(frame_from), window.backward(frame_from)
+    else:
+        step_flow, back_flow = window.backward(frame_from - 1), window.forward(frame_from - 1)
+    step = sample(step_flow, current)
+    moved = current + step
+    height, width = window.size
+    alive = inside(moved, height, width)
+    alive[alive] = consistent(step[alive], sample(back_flow, moved[alive]))
+    return moved, alive
+
+
+def gather_sources(window, t, points, direction, max_steps, max_samples):
+    """Follow each hole point of frame t along the background flow, one frame
+    at a time in the given direction of time (+1 or -1), and collect the
+    colours of up to `max_samples` frames in which it lands on clean
+    background (see FrameWindow.clean). A point is followed past frames that
+    show something else there (a passer-by, the hole) rather than stopped.
+
+    The first sample is the nearest clean frame; after it the gap to the next
+    sample doubles each time (1, 2, 4 frames...), so the samples span more of
+    the window than a passer-by who stands still for a while.
+
+    Each sample is weighted 1 / its distance in frames, and by CHANGED if on
+    the way to it the point showed something moving: what stood there
+    before that change (a passer-by who then walked off) is less likely to
+    be there at frame t than what the frames on the near side show.
+
+    Returns (colours (N, S, 3) float32, weight (N, S) float32, where (N, S, 2)
+    float32, frame (N, S) int32): sample s of point n, its weight (0 where
+    there is none), and the frame and position it was taken from.
     """
     count = len(points)
-    colours = np.zeros((count, 3), np.float32)
-    distance = np.zeros(count, np.int32)
-    height, width = window.holes[t].shape
+    colours = np.zeros((count, max_samples, 3), np.float32)
+    weight = np.zeros((count, max_samples), np.float32)
+    where = np.zeros((count, max_samples, 2), np.float32)
+    frame = np.full((count, max_samples), -1, np.int32)
+    changed = np.zeros(count, bool)
+    found = np.zeros(count, np.int32)
+    next_at = np.zeros(count, np.int32)  # the step from which the next sample may be taken
     ids = np.arange(count)
     current = points.astype(np.float32)
     for k in range(1, max_steps + 1):
         target = t + direction * k
-        if target not in window:
+        if target not in window or len(ids) == 0:
             break
-        if direction > 0:
-            step_flow, back_flow = window.forward(target - 1), window.backward(target - 1)
-        else:
-            step_flow, back_flow = window.backward(target), window.forward(target)
-        step = sample(step_flow, current)
-        moved = current + step
-        alive = inside(moved, height, width)
-        alive[alive] = consistent(step[alive], sample(back_flow, moved[alive]))
+        moved, alive = _step(window, current, target - direction, direction)
         moved, ids = moved[alive], ids[alive]
         if len(ids) == 0:
             break
-        seen = ~lookup(window.guards[target], moved)
+        clean = lookup(window.clean(target), moved)
+        seen = (next_at[ids] <= k) & clean
         if seen.any():
-            colours[ids[seen]] = sample(window.frames[target], moved[seen], cv2.INTER_CUBIC)
-            distance[ids[seen]] = k
-        current, ids = moved[~seen], ids[~seen]
-        if len(ids) == 0:
-            break
-    return colours, distance
+            taken = ids[seen]
+            slot = found[taken]
+            colours[taken, slot] = sample(window.frame(target), moved[seen], cv2.INTER_CUBIC)
+            weight[taken, slot] = np.where(changed[taken], CHANGED, 1.0) / k
+            where[taken, slot] = moved[seen]
+            frame[taken, slot] = target
+            next_at[taken] = k + (1 << slot)
+            found[taken] += 1
+        changed[ids[~clean & ~lookup(window.hole(target), moved)]] = True
+        more = found[ids] < max_samples
+        current, ids = moved[more], ids[more]
+    return colours, weight, where, frame
 
 
-def carry_previous(window, t, points, previous_fill):
-    """Colours for hole points of frame t taken from the filled frame t - 1,
-    along the completed flow. Used for what no frame shows, so that what was
-    invented once moves with the background instead of being re-invented.
+def carry_from(window, t, points, anchor, plate, plate_hole):
+    """Colours for hole points of frame t taken from `plate`, the filled
+    frame `anchor`, along the background flow. Used for what no frame shows,
+    so that what was invented once at the anchor moves with the background.
+    Only points that land inside the anchor's hole take a colour: elsewhere
+    the plate shows whatever stands there, not an invention.
 
     Returns (colours (N, 3) float32, found (N,) bool).
     """
-    height, width = window.holes[t].shape
-    step = sample(window.backward(t - 1), points)
-    moved = points + step
-    found = inside(moved, height, width)
-    found[found] = consistent(step[found], sample(window.forward(t - 1), moved[found]))
+    direction = 1 if anchor > t else -1
+    ids = np.arange(len(points))
+    current = points.astype(np.float32)
+    for frame_from in range(t, anchor, direction):
+        moved, alive = _step(window, current, frame_from, direction)
+        current, ids = moved[alive], ids[alive]
+        if len(ids) == 0:
+            break
     colours = np.zeros((len(points), 3), np.float32)
-    colours[found] = sample(previous_fill, moved[found], cv2.INTER_CUBIC)
+    found = np.zeros(len(points), bool)
+    if len(ids):
+        landed = lookup(plate_hole, current)
+        ids, current = ids[landed], current[landed]
+        colours[ids] = sample(plate, current, cv2.INTER_CUBIC)
+        found[ids] = True
     return colours, found

@@ -1,0 +1,126 @@
+"""Real footage with holes of known truth, for scoring fills (bench and tests).
+
+The holes lie on background only: each frame's people (from the clip's own
+masks, grown a little) are cut out of its hole, so the truth behind the hole
+is the original frame. The people are not in the hole, so to a fill they are
+passers-by that walk across or beside it, the way unmasked people do in real
+shots. Inside the hole the plate is painted over, so a fill that read the
+hole's own pixels would gain nothing from it.
+
+Each case is (name, plate frames (N, H, W, 3) uint8 RGB, hole masks (N, H, W)
+uint8, truth frames, people (N, H, W) bool). Hole placement is given in fractions of the frame, so a
+case can be built at any size.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# How far around a person's mask the hole keeps off, in pixels at 432 wide:
+# masks miss hair and soft edges, which are no background truth.
+PEOPLE_MARGIN = 4
+
+
+@dataclass
+class FootageCase:
+    name: str
+    frames: np.ndarray
+    masks: np.ndarray
+    truth: np.ndarray
+    people: np.ndarray
+
+
+def read_tennis(media):
+    """DAVIS tennis: frames and people (bool) from tennis/ and tennis_mask/."""
+    names = sorted((Path(media) / "tennis").glob("*.png"))
+    frames = np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in names])
+    people = np.stack([cv2.imread(str(Path(media) / "tennis_mask" / p.name), cv2.IMREAD_GRAYSCALE) > 0
+                       for p in names])
+    return frames, people
+
+
+def read_schoolgirls(media):
+    """schoolgirls.mp4 and its palette masks in schoolgirls_mask/."""
+    import av
+
+    with av.open(str(Path(media) / "schoolgirls.mp4")) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])])
+    names = sorted((Path(media) / "schoolgirls_mask").glob("*.png"))
+    people = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED).reshape(frames.shape[1], frames.shape[2], -1)
+                       .max(axis=2) > 0 for p in names])
+    count = min(len(frames), len(people))
+    return frames[:count], people[:count]
+
+
+def resized(frames, people, width):
+    """Both scaled to `width` pixels wide (frames by area, people by cover)."""
+    if width is None or width == frames.shape[2]:
+        return frames, people
+    height = round(frames.shape[1] * width / frames.shape[2])
+    small = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+    cover = np.stack([cv2.resize(p.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA) > 0
+                      for p in people])
+    return small, cover
+
+
+def place_hole(name, frames, people, ellipse_at):
+    """A case whose hole in frame t is the ellipse ellipse_at(t) = (cx, cy, rx,
+    ry) in fractions of the frame (None: no hole), minus the grown people."""
+    count, height, width = frames.shape[:3]
+    margin = max(1, round(PEOPLE_MARGIN * width / 432))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    masks = np.zeros((count, height, width), np.uint8)
+    for t in range(count):
+        placed = ellipse_at(t)
+        if placed is None:
+            continue
+        cx, cy, rx, ry = placed
+        cv2.ellipse(masks[t], (round(cx * width), round(cy * height)),
+                    (max(1, round(rx * width)), max(1, round(ry * height))), 0, 0, 360, 1, -1)
+        masks[t][cv2.dilate(people[t].astype(np.uint8), kernel) > 0] = 0
+    plate = frames.copy()
+    # Painted over with a flat grey and a little texture, like an object.
+    rng = np.random.default_rng(0)
+    paint = np.clip(128 + rng.normal(0, 12, frames.shape[1:]), 0, 255).astype(np.uint8)
+    for t in range(count):
+        plate[t][masks[t] > 0] = paint[masks[t] > 0]
+    return FootageCase(name, plate, masks, frames, people)
+
+
+def tennis_crossing(media, width=None):
+    """Moving camera: a hole slides along the wall and court, right to left,
+    across the path of the running player."""
+    frames, people = resized(*read_tennis(media), width)
+    count = len(frames)
+    return place_hole("tennis: moving camera, hole crossing the player's path", frames, people,
+                      lambda t: (0.88 - 0.76 * t / (count - 1), 0.5, 0.09, 0.12))
+
+
+def schoolgirls_fixed(media, width=None):
+    """Static camera: a fixed hole between the children that they walk
+    beside and through. It is there for the middle third of the shot (what
+    stood there arrives and leaves), so the background behind it is seen in
+    the frames before and after, never further off than a fill's window.
+    """
+    frames, people = resized(*read_schoolgirls(media), width)
+    count = len(frames)
+    return place_hole("schoolgirls: static camera, fixed hole the children walk through", frames, people,
+                      lambda t: (0.5, 0.45, 0.07, 0.2) if count // 3 <= t < count - count // 3 else None)
+
+
+def schoolgirls_sliding(media, width=None):
+    """Static camera: a hole sliding between the children, there and back."""
+    frames, people = resized(*read_schoolgirls(media), width)
+    count = len(frames)
+
+    def ellipse_at(t):
+        phase = 2 * t / (count - 1)
+        x = phase if phase <= 1 else 2 - phase
+        return 0.2 + 0.6 * x, 0.42, 0.06, 0.15
+
+    return place_hole("schoolgirls: static camera, hole sliding between the children", frames, people, ellipse_at)
+
+
+CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding)
