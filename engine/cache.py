@@ -4,7 +4,7 @@ Layout under the cache root:
 
     entries/ab/<key>/meta.json   a committed entry: metadata plus its data files
     lineage/ab/<key>.json        recent entry keys of one node lineage (what a partial re-render builds on)
-    tmp/<key>.<pid>.<rand>/      an entry being written by a live process
+    tmp/<key>.<host>+<pid>+<rand>/  an entry being written (host-aware sweep: engine/atomic.py)
     trash/                       entries on their way out
 
 An entry is written in `tmp/` and committed by renaming its folder into
@@ -24,11 +24,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from .atomic import TAG, sweep, write_text_atomic, writer_tag
 
 DEFAULT_BUDGET = 20 * 1024 ** 3
 CACHE_ENV = "INPAINTERZ_CACHE"
 CACHE_SIZE_ENV = "INPAINTERZ_CACHE_SIZE"
+
+# An entry in progress: `tmp/KEY.HOST+PID+RAND` (see atomic.sweep for when it counts as left over).
+_PENDING = re.compile(rf"[0-9a-f]+\.{TAG}")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.I)
 
@@ -49,16 +52,6 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "inpainterz"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _tree_size(path: Path) -> int:
@@ -104,11 +97,7 @@ class Cache:
 
     def _sweep(self) -> None:
         """Remove what killed processes left behind: their tmp folders and trash."""
-        for d in self.tmp_dir.iterdir():
-            parts = d.name.split(".")
-            pid = int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
-            if pid is None or not _pid_alive(pid):
-                shutil.rmtree(d, ignore_errors=True)
+        sweep(self.tmp_dir, _PENDING)
         for d in self.trash_dir.iterdir():
             shutil.rmtree(d, ignore_errors=True)
 
@@ -125,7 +114,7 @@ class Cache:
         return Entry(key, path, meta)
 
     def begin(self, key: str) -> Pending:
-        path = self.tmp_dir / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        path = self.tmp_dir / f"{key}.{writer_tag()}"
         path.mkdir(parents=True)
         return Pending(key, path)
 

@@ -22,7 +22,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -607,15 +606,21 @@ def load_state_dict(path: Path | str, model_name: str, expected_keys=None,
         text = str(exc)
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
         if found:
-            raise BadInput(f"{path} holds Python objects besides tensors ({found.group(1)}), which are not "
-                           f"loaded for safety. It is not a {model_name} checkpoint as published.{again}") from None
-        detail = re.search(r"Unpickler error:\s*(.+)", text)
-        reason = detail.group(1).strip() if detail else text.strip().splitlines()[0] if text.strip() else ""
-        raise BadInput(f"{path} is not a readable {model_name} checkpoint (corrupt or cut short?): "
-                       f"{reason}.{again}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise BadInput(f"{path} is not a readable {model_name} checkpoint (corrupt or cut short?): "
-                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}.{again}") from None
+            raise BadInput(f"{path} (param 'checkpoint') holds Python objects besides tensors ({found.group(1)}), "
+                           f"which are never loaded, for safety. It is not a {model_name} checkpoint as published."
+                           f"{again}") from None
+        # torch's own text advises loading with weights_only=False; that would run code from the file.
+        detail = re.search(r"Unpickler error:\s*([^\n]+)", text)
+        reason = detail.group(1).strip() if detail and "weights_only" not in detail.group(1) else "not a tensor file"
+        raise BadInput(f"{path} (param 'checkpoint') is not a readable {model_name} checkpoint (corrupt or cut "
+                       f"short?): {reason}.{again}") from None
+    except Exception as exc:  # torch, zipfile and safetensors each fail their own way on a damaged file
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        if "weights_only" in first:
+            first = ""
+        raise BadInput(f"{path} (param 'checkpoint') is not a readable {model_name} checkpoint (corrupt, cut "
+                       f"short, or another kind of file?): {type(exc).__name__}"
+                       f"{': ' + first if first else ''}.{again}") from None
     sd = unwrap_state_dict(obj)
     if not sd:
         top = ", ".join(map(str, list(obj)[:6])) if isinstance(obj, Mapping) else type(obj).__name__

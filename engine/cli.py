@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -89,7 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from .cache import Cache
     from .devices import check_device_spec
     from .executor import run_graph
     from .graph import Graph
@@ -115,10 +115,12 @@ def cmd_run(args) -> int:
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
-    try:
-        cache = Cache(args.cache_dir, args.cache_size)
-    except ValueError as exc:
-        _err(f"--cache-size: {exc}")
+    cache = _open_cache(args)
+    if cache is None:
+        return EXIT_BAD_INPUT
+    report_problem = _output_file_problem(args.report) if args.report else None
+    if report_problem:
+        _err(f"--report {args.report}: {report_problem}")
         return EXIT_BAD_INPUT
     printer = progress_printer()
     cancel = threading.Event()
@@ -136,8 +138,13 @@ def cmd_run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, old)
         printer.close()
+    report_failed = False
     if args.report:
-        write_text_atomic(args.report, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
+        try:
+            write_text_atomic(args.report, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
+        except OSError as exc:  # checked before the run; the disk can still fill up during it
+            _err(f"--report {args.report}: cannot write it ({exc.strerror or exc}); the run itself finished")
+            report_failed = True
     for rep in result.failed:
         _err(f"error: {rep.error}")
         if args.debug and rep.traceback:
@@ -153,9 +160,51 @@ def cmd_run(args) -> int:
         summary += (f"; frames: {sum(f['rendered'] for f in clips)} rendered, "
                     f"{sum(f['reused'] for f in clips)} reused")
     _err(f"{len(result.nodes)} nodes: {summary} in {result.seconds:.2f}s")
-    return result.exit_code()
+    return result.exit_code() or (EXIT_BAD_INPUT if report_failed else EXIT_OK)
 
 
+
+
+def _open_cache(args, writable: bool = True):
+    """The cache the options name, or None after saying why it cannot be used (found before anything runs)."""
+    from .cache import Cache
+
+    try:
+        cache = Cache(args.cache_dir, args.cache_size)
+    except ValueError as exc:
+        _err(f"--cache-size: {exc}")
+        return None
+    except OSError as exc:
+        where = exc.filename or args.cache_dir
+        _err(f"--cache-dir: cannot use {where} as the cache folder ({exc.strerror or exc}); "
+             f"point --cache-dir at a writable folder")
+        return None
+    if writable and not os.access(cache.tmp_dir, os.W_OK):
+        _err(f"--cache-dir: the cache folder {cache.root} is not writable; point --cache-dir at a writable folder")
+        return None
+    return cache
+
+
+def _output_file_problem(path_text: str) -> str | None:
+    """Why a file could not be written at this path, checked before a run rather than after it."""
+    from pathlib import Path
+
+    from .paths import name_problem
+
+    path = Path(path_text).expanduser().absolute()
+    problem = name_problem(path)
+    if problem:
+        return problem
+    if path.is_dir():
+        return "is a folder; give a file name"
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK):
+        return f"the folder {probe} is not writable"
+    return None
 
 
 def cmd_validate(args) -> int:
@@ -206,9 +255,11 @@ def cmd_describe(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .cache import Cache, human_bytes
+    from .cache import human_bytes
 
-    cache = Cache(args.cache_dir, args.cache_size)
+    cache = _open_cache(args, writable=args.action == "clear")
+    if cache is None:
+        return EXIT_BAD_INPUT
     if args.action == "clear":
         n = cache.clear()
         print(f"removed {n} entries from {cache.root}")

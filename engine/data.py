@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .memory import keep_large_arrays_out_of_the_heap
+
 CHUNK_BYTES = 32 * 1024 * 1024  # target size of one chunk file
 
 
@@ -302,6 +304,7 @@ class ClipWriter:
     """Appends frames to chunk files in a folder, with a data-version per frame."""
 
     def __init__(self, folder: Path, frame_shape: tuple, compressed: bool, make: Callable[..., Clip], header: dict):
+        keep_large_arrays_out_of_the_heap()  # or the heap grows with clip length
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.frame_shape, self.compressed, self._make = tuple(frame_shape), compressed, make
@@ -367,7 +370,11 @@ class ClipWriter:
         if self.compressed:
             path.write_bytes(zlib.compress(data.tobytes(), 1))
         else:
-            np.save(path, data)
+            # The bytes np.save writes, but through file.write: np.save's tofile reports a full
+            # disk as "N requested and M written" with no errno, so it would not read as one.
+            with open(path, "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(data))
+                fh.write(memoryview(np.ascontiguousarray(data)).cast("B"))
         self._chunks_written += 1
         self._fill = 0
         self._pending = []

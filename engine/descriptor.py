@@ -122,7 +122,10 @@ class Param:
         t = self.type
         try:
             if t == "int":
-                value: Any = int(text, 0)
+                try:
+                    value: Any = int(text, 0)
+                except ValueError:
+                    value = float(text)  # "4.0" is read as a graph file's 4.0 is: validate makes it 4
             elif t == "float":
                 value = float(text)
             elif t == "bool":

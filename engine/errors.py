@@ -5,6 +5,7 @@ can print one line per problem and pick the exit code without a traceback.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 
@@ -68,3 +69,8 @@ class Cancelled(InpainterzError):
 
     def __init__(self, message: str = "cancelled"):
         super().__init__(message)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An error that means the disk (or the user's quota on it) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

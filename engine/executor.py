@@ -9,7 +9,6 @@ so its new entry holds exactly what a cold render would.
 """
 from __future__ import annotations
 
-import errno
 import threading
 import time
 import traceback
@@ -24,7 +23,7 @@ import networkx as nx
 from . import data
 from .cache import Cache
 from .devices import device_lock, resolve_device
-from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem
+from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem, is_disk_full
 from . import frames as fr
 from . import policy, scheduler
 
@@ -404,8 +403,9 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
         rep = reports[node]
         rep.status = "failed"
         rep.exit_code = 2 if isinstance(exc, BadInput) else 1
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            where = f" while writing {exc.filename}" if exc.filename else ""
+        if is_disk_full(exc):
+            # Outputs report their own full disk; what reaches here was written to the cache.
+            where = f" while writing {exc.filename or cache.root}"
             exc = BadInput(f"the disk is full{where}; free some space or point --cache-dir at a larger disk "
                            f"(nothing half-written is kept)")
             rep.exit_code = 2

@@ -13,10 +13,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import networkx as nx
 
+from . import paths
 from .atomic import write_text_atomic
 from .errors import GraphError, Problem
 from .registry import Registry, default_registry
@@ -27,14 +28,62 @@ VERSION = 1
 # Migration hooks: MIGRATIONS[v] turns a version-v document into version v+1.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
-_REF = re.compile(r"^([A-Za-z_][\w\-]*)\.([A-Za-z_]\w*)$")
-_NODE_ID = re.compile(r"^[A-Za-z_][\w\-]*$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_REF = re.compile(r"([A-Za-z_][\w\-]*)\.([A-Za-z_]\w*)")
+_NODE_ID = re.compile(r"[A-Za-z_][\w\-]*")
+
+# Limits on graph text, so a hostile or broken file gives a GraphError, not a
+# RecursionError deep in the parser or a slow giant integer.
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 32
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def parse_graph_text(text: str, source: str | None = None) -> Any:
+    """The JSON document of a graph file; GraphError for anything a graph file cannot be."""
+    depth = deepest = 0
+    for ch in _STRINGS.sub("", text):
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    raise GraphError([Problem(f"the JSON is nested more than {MAX_DEPTH} levels deep; "
+                                              f"a graph file needs far fewer")], source)
+        elif ch in "]}":
+            depth -= 1
+
+    def pairs(items: list) -> dict:
+        seen = {}
+        for key, value in items:
+            if key in seen:
+                raise GraphError([Problem(f"the key {key!r} appears twice in one object; keep one "
+                                          f"(the JSON gives no way to tell which was meant)")], source)
+            seen[key] = value
+        return seen
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+            raise GraphError([Problem(f"an integer with {len(digits.lstrip('-'))} digits is too large "
+                                      f"(at most {MAX_INT_DIGITS})")], source)
+        return int(digits)
+
+    def constant(name: str):
+        raise GraphError([Problem(f"{name} is not a JSON number; write a finite number")], source)
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_int=integer, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise GraphError([Problem(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")],
+                         source) from None
+    except RecursionError:
+        raise GraphError([Problem("the JSON is nested too deeply")], source) from None
 
 
 def migrate(doc: dict, source: str | None = None) -> dict:
     """Bring a graph document up to the current format version, one step at a time."""
     version = doc.get("version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise GraphError([Problem(f"'version' must be a positive integer, got {version!r}")], source)
     if version > VERSION:
         raise GraphError([Problem(f"graph format version {version} is newer than this inpainterz reads "
@@ -129,7 +178,7 @@ class Graph:
         node_id = id or self._new_id(type_id)
         if node_id in self.nodes:
             raise ValueError(f"node id '{node_id}' is already in the graph")
-        if not _NODE_ID.match(node_id):
+        if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
             raise ValueError(f"node id {node_id!r} must start with a letter and hold only letters, digits, '_' and '-'")
         self.nodes[node_id] = NodeSpec(type_id)
         self.set(node_id, **values)
@@ -176,7 +225,7 @@ class Graph:
         out = []
         for nid, spec in self.nodes.items():
             for port, ref in spec.inputs.items():
-                m = _REF.match(ref) if isinstance(ref, str) else None
+                m = _REF.fullmatch(ref) if isinstance(ref, str) else None
                 if m:
                     out.append((m.group(1), m.group(2), nid, port))
         return out
@@ -211,8 +260,10 @@ class Graph:
         if not isinstance(nodes, dict):
             raise GraphError([Problem("'nodes' must be an object of node id -> node")], source)
         for nid, nd in nodes.items():
-            if not _NODE_ID.match(nid):
-                problems.append(Problem("a node id starts with a letter and holds only letters, digits, '_' and '-'", nid))
+            if not _NODE_ID.fullmatch(nid):
+                problems.append(Problem(f"node id {nid!r}: a node id starts with a letter and holds only letters, "
+                                        f"digits, '_' and '-'"))
+                continue
             if not isinstance(nd, dict) or not isinstance(nd.get("type"), str):
                 problems.append(Problem("each node needs a \"type\" string", nid))
                 continue
@@ -241,11 +292,7 @@ class Graph:
             raise GraphError([Problem("no such graph file; check the path")], str(path)) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise GraphError([Problem(f"cannot read the graph file: {exc}")], str(path)) from None
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GraphError([Problem(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")],
-                             str(path)) from None
+        doc = parse_graph_text(text, str(path))
         g = cls.from_json(doc, base_dir=path.resolve().parent, source=str(path), registry=registry)
         g.path = path
         return g
@@ -281,7 +328,7 @@ class Graph:
         cwd = cwd or Path.cwd()
         for text in assignments:
             target, sep, raw = text.partition("=")
-            m = _REF.match(target.strip())
+            m = _REF.fullmatch(target.strip())
             if not sep or not m:
                 problems.append(Problem(f"--set {text!r}: expected NODE.PARAM=VALUE"))
                 continue
@@ -318,6 +365,11 @@ class Graph:
         out = nt.defaults()
         out.update(spec.params)
         for p in nt.params:
+            if out.get(p.name) is not None:
+                # The value as validate converts it (4.0 for an int param is 4), so run sees what validate saw.
+                converted, err = p.validate(out[p.name])
+                if not err:
+                    out[p.name] = converted
             if p.type == "path" and out.get(p.name):
                 out[p.name] = self.resolve_path(out[p.name])
         return out
@@ -355,7 +407,7 @@ class Graph:
                     problems.append(Problem(f"unknown input{_suggest(port, names)} (inputs: {', '.join(names) or 'none'})",
                                             nid, spec.type, f"input '{port}'"))
                     continue
-                m = _REF.match(ref) if isinstance(ref, str) else None
+                m = _REF.fullmatch(ref) if isinstance(ref, str) else None
                 if not m:
                     problems.append(Problem(f"expected \"node.output\", got {ref!r}", nid, spec.type, f"input '{port}'"))
                     continue
@@ -382,6 +434,8 @@ class Graph:
             if check_files:
                 problems += self._file_problems(nid, spec, nt)
                 problems += self._preflight_problems(nid, spec, nt)
+        if check_files:
+            problems += self._overwrite_problems(list(self.nodes))
         for cycle in _cycles(self.dag()):
             problems.append(Problem("the graph has a cycle: " + " -> ".join(cycle + [cycle[0]])))
         return problems
@@ -396,29 +450,76 @@ class Graph:
             found = [f"could not check this node before running: {type(exc).__name__}: {exc}"]
         return [Problem(str(msg), nid, spec.type) for msg in found]
 
-    def _file_problems(self, nid: str, spec: NodeSpec, nt) -> list[Problem]:
-        out = []
+    def _path_params(self, nid: str, spec: NodeSpec, nt) -> Iterator[tuple[Any, Path]]:
         for p in nt.params:
             value = spec.params.get(p.name, p.default)
-            if p.type != "path" or not value or not isinstance(value, str):
-                continue
-            path = self.resolve_path(value)
+            if p.type == "path" and value and isinstance(value, str):
+                yield p, self.resolve_path(value)
+
+    def _file_problems(self, nid: str, spec: NodeSpec, nt) -> list[Problem]:
+        out = []
+        for p, path in self._path_params(nid, spec, nt):
             where = f"param '{p.name}'"
-            if p.io == "read":
-                if p.kind == "pattern" or "%" in path.name or "*" in path.name:
-                    if not path.parent.is_dir():
-                        out.append(Problem(f"folder {path.parent} does not exist", nid, spec.type, where))
-                elif not path.exists():
-                    out.append(Problem(f"file {path} does not exist", nid, spec.type, where))
-            else:
-                probe = path.parent if p.kind != "dir" else path
-                while not probe.exists() and probe != probe.parent:
-                    probe = probe.parent
-                if not probe.is_dir():
-                    out.append(Problem(f"cannot write {path}: {probe} is a file, not a folder", nid, spec.type, where))
-                elif not os.access(probe, os.W_OK):
-                    out.append(Problem(f"cannot write {path}: folder {probe} is not writable", nid, spec.type, where))
+            bad_name = paths.name_problem(path)
+            if bad_name:
+                out.append(Problem(bad_name, nid, spec.type, where))
+                continue
+            try:
+                out += self._path_problems(p, path, nid, spec, where)
+            except OSError as exc:
+                out.append(Problem(f"cannot use {path}: {exc.strerror or exc}", nid, spec.type, where))
         return out
+
+    def _path_problems(self, p, path: Path, nid: str, spec: NodeSpec, where: str) -> list[Problem]:
+        if p.io == "read":
+            if p.kind == "pattern" or "%" in path.name or "*" in path.name:
+                if paths.has_frame_placeholder(path.name) and not path.parent.is_dir():
+                    return [Problem(f"folder {path.parent} does not exist", nid, spec.type, where)]
+                if not paths.has_frame_placeholder(path.name) and not path.exists():
+                    return [Problem(f"{path} does not exist", nid, spec.type, where)]
+            elif not path.exists():
+                return [Problem(f"file {path} does not exist", nid, spec.type, where)]
+            elif p.kind == "file":
+                what = paths.not_regular(path)
+                if what:
+                    return [Problem(f"{path} is {what}, not a file to read; give a regular file",
+                                    nid, spec.type, where)]
+            return []
+        probe = path.parent if p.kind != "dir" else path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            return [Problem(f"cannot write {path}: {probe} is a file, not a folder", nid, spec.type, where)]
+        if not os.access(probe, os.W_OK):
+            return [Problem(f"cannot write {path}: folder {probe} is not writable", nid, spec.type, where)]
+        if p.kind == "file" and path.exists():
+            what = paths.not_regular(path)
+            if what and what != "a folder":  # a folder is the writer's own, clearer message
+                return [Problem(f"cannot write {path}: it is {what}", nid, spec.type, where)]
+        return []
+
+    def _overwrite_problems(self, nodes: list[str]) -> list[Problem]:
+        """An output that would replace a file the graph reads: refused, or a run would destroy its input."""
+        reg = self.registry
+        reads, writes = [], []
+        for nid in nodes:
+            spec = self.nodes[nid]
+            nt = reg.get(spec.type)
+            if nt is None:
+                continue
+            for p, path in self._path_params(nid, spec, nt):
+                if paths.name_problem(path):
+                    continue
+                (reads if p.io == "read" else writes).append((nid, spec.type, p, path))
+        problems = []
+        for wid, wtype, wp, wpath in writes:
+            for rid, rtype, rp, rpath in reads:
+                hit = next((f for f in paths.files_read(rpath, rp.kind) if paths.writes_over(wpath, wp.kind, f)), None)
+                if hit is not None:
+                    problems.append(Problem(
+                        f"would write over {hit}, which node '{rid}' ({rtype}) param '{rp.name}' reads; "
+                        f"choose another output path", wid, wtype, f"param '{wp.name}'"))
+        return problems
 
     def check(self, check_files: bool = True) -> None:
         problems = self.validate(check_files=check_files)

@@ -19,9 +19,11 @@ from typing import Callable
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation
 
 from inpainterz.engine import BadInput
-from inpainterz.engine.atomic import temp_path_for
+from inpainterz.engine.atomic import sweep, temp_path_for
+from inpainterz.engine.errors import is_disk_full
 
 from . import timecode
 from .video import frame_rotation, output_colorspace
@@ -35,13 +37,22 @@ class CodecChoice:
 
 
 CODECS = {
-    "h264": CodecChoice("libx264", "yuv420p", {}),
+    # x264's macroblock tree reads memory it never initialised when B-frames are on: the same
+    # frames gave different pictures from run to run (up to 34 levels). Turning it off costs a
+    # little compression and makes the output depend on the frames alone.
+    "h264": CodecChoice("libx264", "yuv420p", {"x264-params": "mbtree=0"}),
     "h265": CodecChoice("libx265", "yuv420p", {"x265-params": "log-level=error"}),
     # bgr0 keeps RGB frames bit-exact: ffv1 is lossless, so the file reads back unchanged.
     "ffv1": CodecChoice("ffv1", "bgr0", {"level": "3", "slicecrc": "1"}),
     # ProRes 422 HQ; a 4:4:4 pix_fmt selects ProRes 4444.
     "prores": CodecChoice("prores_ks", "yuv422p10le", {"vendor": "apl0"}),
 }
+
+# swscale's fast paths to 10-bit YUV (ProRes) read scratch memory they never
+# initialised: the same RGB frame converted to different pixels from run to run.
+# Accurate rounding with bit-exact arithmetic takes the path that does not.
+# Nothing is scaled here, so the filter named with them changes nothing.
+EXACT_CONVERSION = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -290,6 +301,7 @@ def write_video(path: Path, frames, codec: str, crf: int, pix_fmt: str, preset: 
     if path.is_dir():
         raise BadInput(f"param 'path': {path} is a folder; give a file name such as {path / 'clean.mp4'}")
     prepare_folder(path.parent, str(path))
+    sweep(path.parent)  # temporary files of writers that were killed
     if len(frames) == 0:
         raise BadInput("input 'frames' has no frames; there is nothing to encode")
     tmp = temp_path_for(path)
@@ -332,9 +344,10 @@ def write_video(path: Path, frames, codec: str, crf: int, pix_fmt: str, preset: 
                 i = first + k
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 if yuv:
-                    frame = frame.reformat(format=pix_fmt, dst_colorspace=colorspace, dst_color_range=1)
+                    frame = frame.reformat(format=pix_fmt, dst_colorspace=colorspace, dst_color_range=1,
+                                           interpolation=EXACT_CONVERSION)
                 else:
-                    frame = frame.reformat(format=pix_fmt)
+                    frame = frame.reformat(format=pix_fmt, interpolation=EXACT_CONVERSION)
                 frame.pts = i
                 for pkt in stream.encode(frame):
                     out.mux(pkt)
@@ -348,13 +361,24 @@ def write_video(path: Path, frames, codec: str, crf: int, pix_fmt: str, preset: 
         out.close()
         out = None
         os.replace(tmp, path)
+    except OSError as exc:
+        _close_quietly(follow, out)
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise BadInput(f"the disk is full while writing {path}; free space on it or write the output to "
+                           f"another disk (nothing half-written was kept)") from None
+        raise
     except BaseException:
-        if follow is not None:
-            follow.close()
-        if out is not None:
-            try:
-                out.close()
-            except Exception:
-                pass
+        _close_quietly(follow, out)
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _close_quietly(follow, out) -> None:
+    if follow is not None:
+        follow.close()
+    if out is not None:
+        try:
+            out.close()
+        except Exception:
+            pass

@@ -21,34 +21,21 @@ import numpy as np
 
 from inpainterz.engine import BadInput
 from inpainterz.engine.data import chunk_frames, register_reader
+from inpainterz.engine import paths
+from inpainterz.engine.atomic import temp_path_for
+from inpainterz.engine.errors import is_disk_full
 from inpainterz.engine.fingerprint import stat_key
 
 READER_KIND = "inpainterz.images"
 DECODE_VERSION = 1
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-_PRINTF = re.compile(r"%0?(\d*)d")
-_HASHES = re.compile(r"#+")
+_PRINTF, _HASHES = paths.PRINTF, paths.HASHES
+has_frame_placeholder = paths.has_frame_placeholder
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
 # ---------------------------------------------------------------- finding files
-
-def has_frame_placeholder(name: str) -> bool:
-    return bool(_PRINTF.search(name) or _HASHES.search(name))
-
-
-def _pattern_regex(name: str) -> re.Pattern:
-    """`shot.%04d.png` / `shot.####.png` -> a regex capturing the frame number."""
-    m = _PRINTF.search(name) or _HASHES.search(name)
-    before, after = re.escape(name[: m.start()]), re.escape(name[m.end():])
-    if m.re is _PRINTF:
-        width = int(m.group(1) or 0)
-        digits = rf"(\d{{{width},}})" if width else r"(\d+)"
-    else:
-        digits = rf"(\d{{{len(m.group(0))},}})"
-    return re.compile(rf"^{before}{digits}{after}$")
-
 
 def find_sequence(path: Path, exts=IMAGE_EXTS, what: str = "images") -> list[Path]:
     """The files of a sequence in frame order; BadInput for no files, several sequences or gaps."""
@@ -56,10 +43,10 @@ def find_sequence(path: Path, exts=IMAGE_EXTS, what: str = "images") -> list[Pat
         folder = path.parent
         if not folder.is_dir():
             raise BadInput(f"param 'path': folder {folder} does not exist")
-        regex = _pattern_regex(path.name)
+        regex = paths.pattern_regex(path.name)
         numbered = []
         for entry in folder.iterdir():
-            m = regex.match(entry.name)
+            m = regex.fullmatch(entry.name)
             if m and entry.is_file():
                 numbered.append((int(m.group(1)), entry))
         if not numbered:
@@ -117,9 +104,15 @@ def file_hashes(files: list[Path], what: str = "image") -> list[str]:
     out = []
     for f in files:
         try:
-            out.append(hashlib.sha256(f.read_bytes()).hexdigest())
+            data = f.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {what} file {f}: {exc.strerror}") from None
+        if f.suffix.lower() == ".png" and b"IEND" not in data[-1024:]:
+            # Caught here, while the bytes are read anyway: decoded later, by a node downstream,
+            # the damage would be blamed on that node.
+            raise BadInput(f"{what} file {f} is cut short (its PNG end marker is missing); "
+                           f"write it again or replace it")
+        out.append(hashlib.sha256(data).hexdigest())
     return out
 
 
@@ -159,17 +152,24 @@ def decode_image(path: Path) -> np.ndarray:
     return img
 
 
-def to_rgb8(img: np.ndarray) -> tuple[np.ndarray, set]:
-    """An 8-bit RGB frame from whatever was decoded; returns it and the conversions made."""
+def to_rgb8(img: np.ndarray, path: Path | str = "the image") -> tuple[np.ndarray, set]:
+    """An 8-bit RGB frame from whatever was decoded; returns it and the conversions made.
+
+    16-bit: 0..65535 scaled to 0..255. Float (16, 32 or 64-bit): 0.0..1.0 scaled
+    to 0..255, below 0 and NaN become 0, above 1 becomes 255. Signed integer
+    images (int8/int16/int32 TIFF) have no agreed black and white, so they are
+    refused with the file named.
+    """
     done = set()
     if img.dtype == np.uint16:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         done.add("16-bit")
-    elif img.dtype in (np.float32, np.float64):
-        img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = np.clip(np.rint(np.nan_to_num(img.astype(np.float64), nan=0.0) * 255.0), 0, 255).astype(np.uint8)
         done.add("float")
     elif img.dtype != np.uint8:
-        raise ValueError(f"{img.dtype} images are not read")
+        raise BadInput(f"image {path} holds {img.dtype} samples (signed integers), which have no agreed black "
+                       f"and white; save it as 8 or 16-bit unsigned, or as float (0..1)")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
         done.add("gray")
@@ -191,8 +191,11 @@ def image_header(path: Path) -> tuple[int, int, str]:
     try:
         with Image.open(path) as im:
             return im.width, im.height, im.mode
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadInput(f"cannot read image {path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        pass
+    # Pillow opens no multi-channel float or signed TIFF; OpenCV decodes them.
+    img = decode_image(path)
+    return img.shape[1], img.shape[0], str(img.dtype)
 
 
 class ImageReader:
@@ -211,7 +214,7 @@ class ImageReader:
     def read(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, self.height, self.width, 3), dtype=np.uint8)
         for k, f in enumerate(self.files[start:stop]):
-            img, _ = to_rgb8(decode_image(f))
+            img, _ = to_rgb8(decode_image(f), f)
             if img.shape[:2] != (self.height, self.width):
                 raise BadInput(f"image {f} is {img.shape[1]}x{img.shape[0]} but the sequence is "
                                f"{self.width}x{self.height}; every frame must have one size")
@@ -254,18 +257,24 @@ class AtomicFiles:
     """Write many files under hidden temporary names; `commit` renames them all into place.
 
     A run that fails part-way removes what it wrote, so a sequence written
-    earlier stays whole.
+    earlier stays whole. A killed run's temporary files carry its writer tag,
+    and the next writer into the folder sweeps them.
     """
 
     def __init__(self):
         self.pending: list[tuple[Path, Path]] = []
-        self.tag = uuid.uuid4().hex[:8]
 
     def write(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{self.tag}.partial")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        self.pending.append((tmp, path))
+        tmp = temp_path_for(path)
+        self.pending.append((tmp, path))  # before writing: a failed write must be removed too
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise BadInput(f"the disk is full while writing {path}; free space on it or write the output "
+                               f"to another disk (nothing half-written was kept)") from None
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def commit(self) -> None:
         for tmp, path in self.pending:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from inpainterz.engine import BadInput, Frames, Input, Masks, Output, Param, SourceInfo, node, per_frame
+from inpainterz.engine.atomic import sweep
 from inpainterz.engine.frames import WHOLE
 from inpainterz.engine.data import digest, frames_version, masks_version
 from inpainterz.engine.fingerprint import file_sha256, stat_key
@@ -72,6 +73,9 @@ def read_video(ctx, path, first, last, scale):
     width, height = _scaled_size(index.width, index.height, scale)
     reader = video.VideoReader(path, before, sha, first, count, width, height, scale, index=index)
     content = digest("video", video.DECODE_VERSION, sha, index.stream, first, scale)
+    if index.expected and index.expected > index.count + 1:
+        ctx.note(f"warning: {path.name} declares {index.expected} frames but only {index.count} could be read; "
+                 f"the file is probably cut short")
     if index.rotation:
         ctx.note(f"{path.name} asks players to rotate it by {index.rotation} degrees; frames are kept as coded "
                  f"(unrotated) and WriteVideo passes the same rotation on")
@@ -83,9 +87,9 @@ def read_video(ctx, path, first, last, scale):
 # ---------------------------------------------------------------- ReadImages
 
 @node("ReadImages", category="io", version=1,
-      doc="Read an image sequence (PNG, JPEG, TIFF) as frames. 16-bit and float images are converted to "
-          "8-bit, grey to RGB; alpha is dropped. Each file is a frame's version: one changed file changes "
-          "one frame.",
+      doc="Read an image sequence (PNG, JPEG, TIFF) as frames. 16-bit (0..65535) and float (0..1) images are "
+          "converted to 8-bit, grey to RGB; alpha is dropped; signed-integer images are refused. Each file is "
+          "a frame's version: one changed file changes one frame.",
       outputs=[Output("frames", "Frames")],
       params=[Param("path", "path", "", io="read", kind="pattern",
                     doc="a pattern like shot.%04d.png or shot.####.png, or a folder holding one numbered sequence"),
@@ -98,7 +102,7 @@ def read_images(ctx, path, first, last, fps):
     files = images.find_sequence(path)
     first, count = images.pick_range(len(files), first, last, str(path))
     files = files[first:first + count]
-    img, conversions = images.to_rgb8(images.decode_image(files[0]))
+    img, conversions = images.to_rgb8(images.decode_image(files[0]), files[0])
     height, width = img.shape[:2]
     stats = images.files_stat(files)
     for i, f in enumerate(files[1:], 1):
@@ -202,6 +206,7 @@ def _write_sequence(ctx, folders: list[Path], names: list[Path], frames_iter, wh
     """Write (path, bytes) pairs all-or-nothing, then say if older frames of the sequence remain."""
     for folder in folders:
         encode.prepare_folder(folder, what)
+        sweep(folder)  # temporary files of writers that were killed
     files = images.AtomicFiles()
     try:
         for path, data in frames_iter:

@@ -17,6 +17,7 @@ instead of seeking back and forth.
 from __future__ import annotations
 
 import bisect
+import shlex
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +28,7 @@ import numpy as np
 
 from inpainterz.engine import BadInput
 from inpainterz.engine.fingerprint import file_sha256
+from inpainterz.engine.paths import not_regular
 from inpainterz.engine.data import chunk_frames, register_reader
 from inpainterz.engine.fingerprint import stat_key
 
@@ -80,6 +82,7 @@ class VideoIndex:
     pts: list  # presentation timestamps in display order, one per frame; None when unknown
     keys: list  # positions of the frames a decoder can start at, ascending
     rotation: int = 0
+    expected: int | None = None  # the frame count the file declares, when it declares one
 
     @property
     def count(self) -> int:
@@ -100,6 +103,9 @@ def open_video(path: Path):
         raise BadInput(f"video file {path} does not exist; check the path")
     if path.is_dir():
         raise BadInput(f"{path} is a folder, not a video file; for an image sequence use ReadImages")
+    what = not_regular(path)
+    if what:  # opening a FIFO or a device would block or read forever
+        raise BadInput(f"{path} is {what}, not a video file; give a regular file")
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except _ffmpeg_errors() as exc:
@@ -131,6 +137,7 @@ def index_video(path: Path) -> VideoIndex:
             raise BadInput(f"{path} is damaged: reading it failed after {len(pts)} frames ({exc})") from None
         width, height, stream_index = stream.codec_context.width, stream.codec_context.height, stream.index
         guesses = [r for r in (stream.guessed_rate, stream.average_rate, stream.base_rate) if r]
+        expected = declared_frames(container, stream, guesses)
     finally:
         container.close()
     if not pts:
@@ -144,8 +151,21 @@ def index_video(path: Path) -> VideoIndex:
     fps = _frame_rate(path, pts, tb, guesses)
     index = VideoIndex(stream_index, width, height, fps, tb, pts, keys)
     if not _tail_matches(path, index):
-        return _index_by_decoding(path, guesses)
+        index = _index_by_decoding(path, guesses)
+    index.expected = expected
     return index
+
+
+def declared_frames(container, stream, guesses: list) -> int | None:
+    """How many frames the file says it holds (its header, or its duration at its rate), if it says."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = guesses[0] if guesses else None
+    if stream.duration and stream.time_base and rate:
+        return int(round(float(stream.duration * stream.time_base * rate)))
+    if container.duration and rate:
+        return int(round(container.duration / 1_000_000 * float(rate)))
+    return None
 
 
 def frame_rotation(frame) -> int:
@@ -161,7 +181,16 @@ def _frame_rate(path: Path, pts: list, tb: Fraction, guesses: list) -> Fraction:
     if len(pts) < 2:
         return Fraction(guesses[0]) if guesses else Fraction(25)
     steps = np.diff(np.asarray(pts, dtype=np.int64))
-    median = float(np.median(steps)) * float(tb)
+    typical = float(np.median(steps))
+    # A gap of a hundred typical frames or more is no frame rate at all: damaged timestamps.
+    wild = steps > 100 * typical
+    if typical > 0 and wild.any():
+        first = int(np.argmax(wild))
+        raise BadInput(
+            f"{path} has damaged timestamps: frame {first + 1} is stamped {steps[first] * float(tb):.1f} s after "
+            f"frame {first}, where frames are {typical * float(tb) * 1000:.1f} ms apart; re-encode it with new "
+            f"timestamps (ffmpeg's setpts=N/FRAME_RATE/TB filter makes them from the frame numbers)")
+    median = typical * float(tb)
     mean = (pts[-1] - pts[0]) * tb / (len(pts) - 1)
     tick = float(tb)
     fps = None
@@ -185,7 +214,8 @@ def _frame_rate(path: Path, pts: list, tb: Fraction, guesses: list) -> Fraction:
         raise BadInput(
             f"{path} has a variable frame rate (frame {first + 1} comes {steps[first] * tick * 1000:.1f} ms after "
             f"frame {first}, expected {frame * 1000:.1f} ms); conform it to a constant rate first, e.g. "
-            f"ffmpeg -i IN -fps_mode cfr -r {fps.numerator}/{fps.denominator} -c:a copy OUT")
+            f"ffmpeg -i {shlex.quote(str(path))} -fps_mode cfr -r {fps.numerator}/{fps.denominator} -c:a copy "
+            f"{shlex.quote(str(path.with_name(path.stem + '_cfr' + path.suffix)))}")
     return fps
 
 

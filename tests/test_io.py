@@ -478,7 +478,10 @@ def test_variable_frame_rate_is_refused(tmp_path):
     make_clip(tmp_path / "vfr.mkv", n=20, fps=25, audio=None, pts_of=lambda i: i if i < 10 else i + 2)
     g = Graph(base_dir=tmp_path)
     g.add("ReadVideo", id="read", path="vfr.mkv")
-    assert "variable frame rate" in failure(run(g, tmp_path), "read")
+    message = failure(run(g, tmp_path), "read")
+    assert "variable frame rate" in message
+    # The advice names this file and a new one beside it, so it runs as printed.
+    assert f"ffmpeg -i {tmp_path / 'vfr.mkv'} " in message and str(tmp_path / "vfr_cfr.mkv") in message
 
 
 def test_out_of_range_params_are_bad_input(tmp_path):
