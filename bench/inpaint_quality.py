@@ -1,15 +1,17 @@
 """Inpainting quality in the hole: InpaintFlow against InpaintOpenCV (TELEA).
 
 Shots where the truth behind the hole is known:
-  - the synthetic pan (nodes/synthetic.py), object mask grown by 4 pixels,
+  - the synthetic pan (app/synthetic.py), object mask grown by 4 pixels,
     640x360: quality and speed;
   - the DAVIS tennis frames with synthetic textured blobs sliding across the
     background, kept off the player;
   - real footage with holes on background only, while the unmasked people
-    walk across or beside them (nodes/footage_cases.py): tennis with a
+    walk across or beside them (app/footage_cases.py): tennis with a
     moving camera and a hole crossing the player's path; schoolgirls with a
-    static camera, a fixed hole the children walk through, and a hole
-    sliding between them.
+    static camera, a fixed hole the children walk through, a hole sliding
+    between them, a hole creeping beside them at about a pixel a frame, and
+    a hole fixed for the whole shot beside where they stand (no frame shows
+    what is behind it: the spatial invention decides).
 
 Prints PSNR (dB, pooled over every hole pixel of the clip), SSIM (gaussian
 window, mean over hole pixels) and flicker (mean difference between the
@@ -39,9 +41,9 @@ import numpy as np
 
 from inpainterz.engine.atomic import atomic_write
 from inpainterz.nodes.flowfill import fill_clip
-from inpainterz.nodes.footage_cases import CASES
-from inpainterz.nodes.scoring import flicker, psnr, ssim
-from inpainterz.nodes.synthetic import make_object_sprite, make_scene
+from inpainterz.app.scoring import flicker, psnr, ssim
+from inpainterz.app.footage_cases import CASES
+from inpainterz.app.synthetic import make_object_sprite, make_scene
 
 
 def shared_folder():

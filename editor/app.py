@@ -19,14 +19,14 @@ def _style(app) -> None:
         app.setStyle("Fusion")
 
 
-def build_window(graph_path=None, ask_before_closing: bool = True):
+def build_window(graph_path=None, ask_before_closing: bool = True, ckpt_dir=None):
     """Create the application (if needed) and an editor window with `graph_path` open."""
     app = qt.application()
     _style(app)
     from ..engine.registry import default_registry
     from .window import EditorWindow
 
-    window = EditorWindow(default_registry(), ask_before_closing=ask_before_closing)
+    window = EditorWindow(default_registry(), ask_before_closing=ask_before_closing, ckpt_dir=ckpt_dir)
     if graph_path:
         window.open_graph(graph_path)
     return app, window
@@ -53,13 +53,17 @@ def _no_display() -> bool:
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
 
 
-def main(graph_path=None, screenshot=None) -> int:
+def main(graph_path=None, screenshot=None, ckpt_dir=None) -> int:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # render without showing a window
     elif _no_display():
         print("error: no display to open the editor on (DISPLAY is not set); run it on a desktop, "
               "or render it with --screenshot PNG", file=sys.stderr)
         return 1
+    problem = qt.xcb_problem()
+    if problem:  # checked before Qt starts: Qt itself would abort the process with its own message
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     problem = qt.missing_requirement()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -67,7 +71,7 @@ def main(graph_path=None, screenshot=None) -> int:
     from ..engine.errors import GraphError
 
     try:
-        app, window = build_window(graph_path, ask_before_closing=screenshot is None)
+        app, window = build_window(graph_path, ask_before_closing=screenshot is None, ckpt_dir=ckpt_dir)
     except GraphError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
@@ -80,6 +84,7 @@ def main(graph_path=None, screenshot=None) -> int:
         settle(app)
         window._settle_layout()
         settle(app)
+        window.prompting.settle(app)  # the frames and SAM's mask of the prompted frame, as a person sees them
         try:
             out = save_screenshot(window, screenshot)
         except OSError as exc:

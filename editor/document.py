@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 from pathlib import Path
 
 import networkx as nx
@@ -22,17 +21,11 @@ from ryvencore.RC import PortObjPos
 from ryvencore_qt.src.flows.FlowCommands import Delegate_Command
 
 from ..engine.errors import GraphError
-from ..engine.graph import Graph, NodeSpec
+from ..engine.graph import Graph, NodeSpec, is_node_id, new_node_id, parse_ref
 from .layout import layered_positions
 from .nodes_from_registry import EngineNode, unknown_node_class
 
-_NODE_ID = re.compile(r"^[A-Za-z_][\w\-]*$")
-_REF = re.compile(r"^([A-Za-z_][\w\-]*)\.([A-Za-z_]\w*)$")
 LAYOUT_ORIGIN = (600.0, 1200.0)  # scene point where an unplaced graph starts
-
-
-def snake_id(type_id: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_id).lower()
 
 
 class GraphDocument(QObject):
@@ -112,12 +105,7 @@ class GraphDocument(QObject):
         return self.path.resolve().parent if self.path else Path.cwd()
 
     def new_id(self, type_id: str, taken: set | None = None) -> str:
-        taken = taken if taken is not None else {n.node_id for n in self.nodes()}
-        stem = snake_id(type_id)
-        n = 1
-        while f"{stem}{n}" in taken:
-            n += 1
-        return f"{stem}{n}"
+        return new_node_id(type_id, taken if taken is not None else {n.node_id for n in self.nodes()})
 
     def _on_node_added(self, node) -> None:
         if not isinstance(node, EngineNode):
@@ -167,7 +155,7 @@ class GraphDocument(QObject):
             self.view._node_place_pos = QPointF(*pos)
         node = self.flow.create_node(self.classes[type_id])
         if node_id is not None and node_id != node.node_id:
-            if not _NODE_ID.match(node_id) or self.node(node_id) is not None:
+            if not is_node_id(node_id) or self.node(node_id) is not None:
                 raise ValueError(f"node id {node_id!r} is taken or not a valid id")
             node.node_id = node_id
             self._show_title(node)
@@ -223,13 +211,13 @@ class GraphDocument(QObject):
         return unplaced
 
     def _connect_ref(self, node: EngineNode, port: str, ref, created: dict) -> bool:
-        m = _REF.match(ref) if isinstance(ref, str) else None
-        if not m or port not in node.input_names:
+        parsed = parse_ref(ref)
+        if parsed is None or port not in node.input_names:
             return False
-        src = created.get(m.group(1))
-        if src is None or m.group(2) not in src.output_names:
+        src = created.get(parsed[0])
+        if src is None or parsed[1] not in src.output_names:
             return False
-        out = src.outputs[src.output_names.index(m.group(2))]
+        out = src.outputs[src.output_names.index(parsed[1])]
         inp = node.inputs[node.input_names.index(port)]
         if not self._types_match(out, inp):
             return False  # kept as written; validation names the mismatch
@@ -383,6 +371,22 @@ class GraphDocument(QObject):
 
         self.view.push_undo(Delegate_Command(self.view, f"set {node.node_id}.{name}", undo, redo))
 
+    def edit_params(self, node: EngineNode, values: dict, text: str) -> None:
+        """Several params of one node changed together (a prompt drawn on the viewer): one undoable step."""
+        before = {name: (name in node.params, node.params.get(name)) for name in values}
+
+        def redo():
+            for name, value in values.items():
+                node.apply_param(name, copy.deepcopy(value))
+            self._after_param_change(node)
+
+        def undo():
+            for name, (had, old) in before.items():
+                node.restore_param(name, had, copy.deepcopy(old))
+            self._after_param_change(node)
+
+        self.view.push_undo(Delegate_Command(self.view, text, undo, redo))
+
     def _after_param_change(self, node: EngineNode) -> None:
         item = self.item(node)
         if item is not None and item.main_widget is not None:
@@ -393,7 +397,7 @@ class GraphDocument(QObject):
         """Give a node a new id; returns a problem or None. Connections follow by themselves."""
         if new_id == node.node_id:
             return None
-        if not _NODE_ID.match(new_id):
+        if not is_node_id(new_id):
             return f"'{new_id}' is not a node id: start with a letter, then letters, digits, '_' or '-'"
         if self.node(new_id) is not None:
             return f"there is already a node '{new_id}'"

@@ -7,6 +7,7 @@ for Python 3.11.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import sys
@@ -29,6 +30,66 @@ def missing_requirement() -> str | None:
         return (f"the editor needs PySide6 (<6.7) and ryven 3.5: {exc}. "
                 "Install them with: pip install 'inpainterz[editor]'")
     return None
+
+
+# What Qt 6's xcb platform plugin (libqxcb.so, through libQt6XcbQpa) loads, and the Debian/Ubuntu
+# package of each. Without one of them Qt prints "could not load the Qt platform plugin" and aborts.
+XCB_LIBRARIES = {
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
+
+
+def uses_xcb(environ=None, platform: str | None = None) -> bool:
+    """Whether Qt would open its window through X11 (xcb): on Linux, with a DISPLAY and no other platform asked for."""
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    asked = env.get("QT_QPA_PLATFORM", "")
+    if asked:
+        return asked.split(":")[0].split(";")[0] == "xcb"
+    return platform.startswith("linux") and bool(env.get("DISPLAY"))
+
+
+def _loads(soname: str) -> bool:
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def missing_xcb_packages(loads=None) -> list[str]:
+    """Debian packages of the xcb libraries that cannot be loaded, in a stable order."""
+    loads = loads or _loads
+    return sorted({pkg for soname, pkg in XCB_LIBRARIES.items() if not loads(soname)})
+
+
+def xcb_problem(environ=None, platform: str | None = None, loads=None) -> str | None:
+    """What to install when Qt would abort for want of its xcb libraries, else None."""
+    if not uses_xcb(environ, platform):
+        return None
+    missing = missing_xcb_packages(loads)
+    if not missing:
+        return None
+    return ("the editor cannot open a window: Qt's X11 (xcb) platform plugin needs system libraries "
+            "that are not installed. Install them with:\n"
+            f"  sudo apt-get install {' '.join(missing)}\n"
+            "(or, without a window: inpainterz edit GRAPH --screenshot shot.png)")
 
 
 def import_qt():

@@ -17,8 +17,8 @@ from ..engine.executor import cached_entries
 from . import overlay
 
 
-def cached_value(graph, node_id: str, output: str, cache):
-    entries = cached_entries(graph, node_id, cache)
+def cached_value(graph, node_id: str, output: str, cache, config=None):
+    entries = cached_entries(graph, node_id, cache, config)
     if not entries:
         return None
     entry = entries[node_id]
@@ -31,8 +31,8 @@ def cached_value(graph, node_id: str, output: str, cache):
 class ValueSource:
     """Where the viewer gets values: the last run's result while it is current, else the cache."""
 
-    def __init__(self, graph, cache, result=None):
-        self.graph, self.cache, self.result = graph, cache, result
+    def __init__(self, graph, cache, result=None, config=None):
+        self.graph, self.cache, self.result, self.config = graph, cache, result, config
         self._memo: dict = {}
 
     def value(self, node_id: str, output: str):
@@ -46,13 +46,13 @@ class ValueSource:
                     value = None
             if value is None:
                 try:
-                    value = cached_value(self.graph, node_id, output, self.cache)
+                    value = cached_value(self.graph, node_id, output, self.cache, self.config)
                 except (OSError, ValueError, KeyError):
                     value = None
             self._memo[key] = value
         return self._memo[key]
 
-    def _frames_inputs(self, nid: str):
+    def frames_inputs(self, nid: str):
         """(source node, output) of each Frames input of a node."""
         spec = self.graph.nodes.get(nid)
         nt = self.graph.registry.get(spec.type) if spec else None
@@ -87,7 +87,7 @@ class ValueSource:
         seen, queue = {node_id}, [node_id]
         while queue:  # upstream, nearest first
             nid = queue.pop(0)
-            for src, out in self._frames_inputs(nid):
+            for src, out in self.frames_inputs(nid):
                 value = usable(src, out)
                 if value is not None:
                     return value
@@ -96,7 +96,7 @@ class ValueSource:
                     seen.add(src)
                     queue.append(src)
         for nid in sorted(below, key=lambda n: nx.shortest_path_length(dag, node_id, n)):  # what consumers pair it with
-            for src, out in self._frames_inputs(nid):
+            for src, out in self.frames_inputs(nid):
                 value = usable(src, out)
                 if value is not None:
                     return value
@@ -109,11 +109,26 @@ class Picture:
     count: int  # how many frames the slider can reach
     caption: str
     keyframes: list = field(default_factory=list)
+    objects: list = field(default_factory=list)  # object ids on this frame
 
 
-def picture(value, type_name: str, frame: int, backdrop=None, on_frames: bool = True) -> Picture:
-    """The picture of one output at one frame; masks, boxes and points are drawn over `backdrop`."""
+def picture(value, type_name: str, frame: int, backdrop=None, on_frames: bool = True, opacity: float = 0.5,
+            hidden=()) -> Picture:
+    """The picture of one output at one frame; masks, boxes and points are drawn over `backdrop`.
+
+    Masks are tinted at `opacity`; objects whose ids are in `hidden` are left out.
+    """
     backdrop = backdrop if on_frames else None
+    hide = sorted(hidden)
+
+    def shown(labels):
+        return np.where(np.isin(labels, hide), 0, labels).astype(np.uint8) if hide else labels
+
+    def tinted(i, labels):
+        labels = shown(labels)
+        if backdrop is not None and i < count_bd:
+            return overlay.overlay_labels(backdrop[i], labels, opacity)
+        return overlay.labels_image(labels)
     count_bd = len(backdrop) if backdrop is not None else 0
 
     def under(i: int, height=None, width=None):
@@ -133,9 +148,8 @@ def picture(value, type_name: str, frame: int, backdrop=None, on_frames: bool = 
             return Picture(overlay.blank(), 0, "no mask frames")
         labels = value[i]
         ids = [int(v) for v in np.unique(labels) if v]
-        img = overlay.overlay_labels(backdrop[i], labels) if backdrop is not None and i < count_bd \
-            else overlay.labels_image(labels)
-        return Picture(img, n, f"frame {i} of {n}  ·  objects {', '.join(map(str, ids)) or 'none'}")
+        img = tinted(i, labels)
+        return Picture(img, n, f"frame {i} of {n}  ·  objects {', '.join(map(str, ids)) or 'none'}", [], ids)
     if type_name == "KeyMasks":
         keys = sorted(value)
         n = max(count_bd, (keys[-1] + 1) if keys else 0)
@@ -143,20 +157,20 @@ def picture(value, type_name: str, frame: int, backdrop=None, on_frames: bool = 
         keylist = ", ".join(map(str, keys)) or "none"
         if i in value:
             labels = value[i]
-            img = overlay.overlay_labels(backdrop[i], labels) if backdrop is not None and i < count_bd \
-                else overlay.labels_image(labels)
+            img = tinted(i, labels)
             ids = [int(v) for v in np.unique(labels) if v]
             cap = f"keyframe {i}  ·  objects {', '.join(map(str, ids)) or 'none'}  ·  keyframes {keylist}"
         else:
+            ids = []
             img = under(i, value.height or None, value.width or None)
             cap = f"frame {i}: no keymask  ·  keyframes {keylist}"
-        return Picture(img, n, cap, keys)
+        return Picture(img, n, cap, keys, ids)
     if type_name in ("Boxes", "Points"):
         keys = sorted(value)
         n = max(count_bd, (keys[-1] + 1) if keys else 0)
         i = min(max(frame, 0), max(n - 1, 0))
         base = backdrop[i] if backdrop is not None and i < count_bd else overlay.canvas_for_records(value)
-        rows = value.get(i, [])
+        rows = [r for r in value.get(i, []) if (r[6] if type_name == "Boxes" else r[3]) not in hidden]
         img = overlay.draw_boxes(base, rows) if type_name == "Boxes" else overlay.draw_points(base, rows)
         what = "boxes" if type_name == "Boxes" else "points"
         cap = f"frame {i}: {len(rows)} {what}  ·  frames with {what}: {', '.join(map(str, keys)) or 'none'}"

@@ -28,12 +28,17 @@ class RunController(QObject):
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, graph, cache, device: str = "auto", jobs: int = 1) -> bool:
+    def start(self, graph, config, targets: list | None = None, frames: tuple | None = None) -> bool:
+        """Run `graph` with the RunConfig `config` (its cancel token is this controller's own); only
+        what `targets` need, and only frames a..b of them where the engine renders ranges."""
         if self.is_running():
             return False
         self._cancel = threading.Event()
-        cancel = self._cancel
-        self._thread = threading.Thread(target=self._work, args=(graph, cache, device, jobs, cancel),
+        config = config.with_(cancel=self._cancel)
+        options = {"targets": targets}
+        if frames is not None:
+            options["frames"] = frames
+        self._thread = threading.Thread(target=self._work, args=(graph, config, options),
                                         name="inpainterz-editor-run", daemon=True)
         self._thread.start()
         return True
@@ -46,11 +51,11 @@ class RunController(QObject):
             self._thread.join(timeout)
         return not self.is_running()
 
-    def _work(self, graph, cache, device, jobs, cancel) -> None:
+    def _work(self, graph, config, options) -> None:
         from ..engine.executor import run_graph
 
         try:
-            result = run_graph(graph, cache=cache, device=device, jobs=jobs, on_event=self.event.emit, cancel=cancel)
+            result = run_graph(graph, config=config, on_event=self.event.emit, **options)
         except GraphError as exc:
             self.rejected.emit(exc.lines())
         except Exception:

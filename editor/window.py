@@ -13,11 +13,13 @@ from qtpy.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMess
 import ryvencore_qt as rc
 
 from ..engine.cache import Cache
+from ..engine.config import RunConfig
 from ..engine.errors import GraphError
 from ..engine.graph import Graph
 from .document import GraphDocument
 from .nodes_from_registry import node_classes
 from .node_body import NodeState
+from .prompting import PromptController
 from .results import ValueSource
 from .runner import RunController
 from .viewer import ViewerPanel
@@ -29,17 +31,24 @@ Select: click; drag a rubber band for several. Delete removes them. Ctrl+Z / Ctr
 Move the view: drag with the right mouse button; Ctrl+wheel zooms. Home fits the graph in view; Ctrl+L lays it out.
 Params: edit them on the node; hover a param for its doc, range and default.
 Run: F5 runs the graph in the background; only nodes whose inputs or params changed run again. Shift+F5 cancels.
-Viewer: select a node to see its output; pick the frame with the slider. Masks are drawn over their frames.
+Viewer: select a node to see its output; pick the frame on the timeline (Left/Right step, Up/Down keyframes,
+Space plays). Masks are drawn over their frames. Wheel zooms to the cursor; middle-drag or Space+drag pans.
+Prompt on the viewer: C click the object (Shift-click or right-click: negative), B drag a box, D delete the
+nearest prompt, X clear the frame, 1-9 or N pick the object. Prompts go to the selected PointPrompt/BoxPrompt,
+else to the one feeding the viewed chain's SegmentSAM (added if there is none); SAM's mask shows at once.
 Copy / paste (Ctrl+C / Ctrl+V) carry nodes as graph JSON. F2 renames the selected node.
 Save (Ctrl+S) writes the graph file that `inpainterz run` runs unchanged."""
 LOG_COLOURS = {"error": "#e0524a", "warning": "#f0b429", "note": "#3fb8c9", "info": "#c8d0d8", "ok": "#43c46b"}
 
 
 class EditorWindow(QMainWindow):
-    def __init__(self, registry, cache: Cache | None = None, ask_before_closing: bool = True):
+    def __init__(self, registry, cache: Cache | None = None, ask_before_closing: bool = True,
+                 ckpt_dir: str | Path | None = None):
         super().__init__()
         self.registry = registry
-        self.cache = cache or Cache()
+        # The run configuration of every run, validation and cache look-up the window makes.
+        self.config = RunConfig(cache=cache or Cache(), ckpt_dirs=(ckpt_dir,) if ckpt_dir else ())
+        self.cache = self.config.cache
         self.ask_before_closing = ask_before_closing
         self.session_gui = rc.SessionGUI(self)
         self.session_gui.design.set_flow_theme(name=FLOW_THEME)
@@ -61,6 +70,7 @@ class EditorWindow(QMainWindow):
 
         self._build_docks()
         self._build_actions()
+        self.prompting = PromptController(self)
         self.statusBar().showMessage("ready")
         self._tick = QTimer(self)
         self._tick.setInterval(250)
@@ -100,7 +110,7 @@ class EditorWindow(QMainWindow):
 
     def arrange_docks(self) -> None:
         """Give the flow most of the window: a narrow node list, a viewer, a short log."""
-        self.resizeDocks([self.nodes_dock, self.viewer_dock], [200, 380], Qt.Horizontal)
+        self.resizeDocks([self.nodes_dock, self.viewer_dock], [200, 600], Qt.Horizontal)
         self.resizeDocks([self.log_dock], [120], Qt.Vertical)
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -122,6 +132,9 @@ class EditorWindow(QMainWindow):
         self.act_open = self._action(m, "Open…", self.open_dialog, QKeySequence.Open)
         self.act_save = self._action(m, "Save", self.save, QKeySequence.Save)
         self.act_save_as = self._action(m, "Save As…", self.save_as_dialog, QKeySequence.SaveAs)
+        m.addSeparator()
+        self._action(m, "Checkpoint folder…", self.ckpt_dir_dialog, None,
+                     "the folder searched first for model checkpoints (like --ckpt-dir)")
         m.addSeparator()
         self._action(m, "Quit", self.close, QKeySequence.Quit)
 
@@ -179,6 +192,8 @@ class EditorWindow(QMainWindow):
         doc.view._undo_stack.indexChanged.connect(lambda _: self._update_title())
         if old is not None:
             self.session_gui.core_session.delete_flow(old.flow)
+            for sc in old.view.findChildren(QShortcut):  # window-wide keys of a closed graph would clash
+                sc.setEnabled(False)
         self.node_list.update_list(self.session_gui.core_session.nodes)
         self.node_list.make_pack_hier()
         self.node_list.pack_tree.expandAll()
@@ -186,6 +201,7 @@ class EditorWindow(QMainWindow):
         self.states = {}
         self.result = None
         self._edits += 1
+        self.prompting.document_changed()
         self.viewer.show_node(None, [], None)
         self._update_title()
 
@@ -214,6 +230,7 @@ class EditorWindow(QMainWindow):
         self.log(f"opened {path}" + ("" if path.exists() else " (new file)"), "info")
         self._show_validation(graph.validate(), quiet=True)
         self._update_title()
+        self.prompting.graph_opened()
         QTimer.singleShot(0, self._settle_layout)
         return doc
 
@@ -294,6 +311,7 @@ class EditorWindow(QMainWindow):
         if self.runner.is_running():
             self.runner.cancel()
             self.runner.wait(10)
+        self.prompting.close()
         event.accept()
 
     # ------------------------------------------------------------ view helpers
@@ -369,8 +387,20 @@ class EditorWindow(QMainWindow):
             self.statusBar().showMessage(f"{len(problems)} problem(s) in the graph: see the log", 8000)
         return not problems
 
+    def set_ckpt_dir(self, folder: str | Path | None) -> None:
+        """Search `folder` first for checkpoints in the runs and checks this window makes."""
+        self.config = self.config.with_(ckpt_dirs=(folder,) if folder else ())
+        where = ", ".join(str(d) for d in self.config.checkpoint_dirs())
+        self.log(f"checkpoint folders searched: {where}", "info")
+
+    def ckpt_dir_dialog(self) -> None:
+        start = str(self.config.ckpt_dirs[0]) if self.config.ckpt_dirs else str(Path.cwd())
+        folder = QFileDialog.getExistingDirectory(self, "Checkpoint folder", start)
+        if folder:
+            self.set_ckpt_dir(folder)
+
     def validate(self) -> bool:
-        problems = self.doc.to_graph().validate()
+        problems = self.doc.to_graph().validate(config=self.config)
         ok = self._show_validation(problems)
         if ok:
             self.log("the graph is valid", "ok")
@@ -410,15 +440,15 @@ class EditorWindow(QMainWindow):
 
     # ------------------------------------------------------------ running
 
-    def run(self) -> bool:
-        """Validate and start a run in the background. False when it did not start."""
+    def run(self, targets: list | None = None, frames: tuple | None = None) -> bool:
+        """Validate and start a run (of what `targets` need) in the background. False when it did not start."""
         if self.runner.is_running():
             return False
         graph = self.doc.to_graph()
         if not graph.nodes:
             self.statusBar().showMessage("nothing to run: add nodes first", 4000)
             return False
-        if not self._show_validation(graph.validate()):
+        if not self._show_validation(graph.validate(config=self.config)):
             return False
         for node in self.doc.nodes():
             self.set_state(node.node_id, NodeState())
@@ -426,8 +456,9 @@ class EditorWindow(QMainWindow):
         self._result_edits = self._edits
         self._run_doc = self.doc
         self._run_started = time.monotonic()
-        self.log(f"run started ({len(graph.nodes)} nodes)", "info")
-        self.runner.start(graph, self.cache)
+        self.log(f"run started ({len(graph.nodes)} nodes)" if not targets else f"run started for {', '.join(targets)}",
+                 "info")
+        self.runner.start(graph, self.config, targets=targets, frames=frames)
         self.act_run.setEnabled(False)
         self.act_cancel.setEnabled(True)
         self.run_label.setText("running…")
@@ -447,6 +478,7 @@ class EditorWindow(QMainWindow):
     def _on_event(self, ev) -> None:
         if self._stale():
             return
+        self.prompting.on_event(ev)
         old = self.states.get(ev.node, NodeState())
         if ev.kind == "queued":
             self.set_state(ev.node, NodeState("queued"))
@@ -504,6 +536,7 @@ class EditorWindow(QMainWindow):
         self.log(line, kind)
         self.run_label.setText(line)
         self.statusBar().showMessage(line, 10000)
+        self.prompting.run_finished()
         self._refresh_viewer()
 
     def _on_rejected(self, lines: list) -> None:
@@ -547,7 +580,7 @@ class EditorWindow(QMainWindow):
 
     def value_source(self) -> ValueSource:
         current = self.result if self._result_edits == self._edits else None
-        return ValueSource(self.doc.to_graph(), self.cache, current)
+        return ValueSource(self.doc.to_graph(), self.cache, current, config=self.config)
 
     def _view_node(self, node) -> None:
         outputs = [(name, node.output_types.get(name, "?")) for name in node.output_names]

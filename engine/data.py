@@ -62,20 +62,38 @@ READERS: dict[str, Callable[[dict, Path], Any]] = {}
 
 
 def register_reader(kind: str, from_meta: Callable[[dict, Path], Any]) -> None:
-    """Make a reader kind loadable from cache metadata (`meta["kind"] == kind`)."""
+    """Make a reader kind loadable from cache metadata (`meta["kind"] == kind`).
+
+    A kind is a short stable name ("chunks", "video"): cache entries name
+    the kind, never the module that defines it, so code can move without
+    breaking the cache.
+    """
     READERS[kind] = from_meta
+
+
+def reader_known(kind) -> bool:
+    """Whether a reader of this kind can be rebuilt, loading the node registry if it has not been."""
+    if kind not in READERS:
+        # Node modules register their readers when the registry imports them.
+        from .registry import default_registry
+
+        default_registry()
+    return kind in READERS
+
+
+def readers_known(meta: dict) -> bool:
+    """Whether every clip output of a cache entry has a reader this process can rebuild.
+
+    An entry whose reader kind nobody registers (a plugin that is gone, an
+    entry from other code) counts as a cache miss, never as a crash.
+    """
+    return all(reader_known(out["reader"].get("kind")) for out in meta.get("outputs", {}).values()
+               if isinstance(out, dict) and isinstance(out.get("reader"), dict))
 
 
 def reader_from_meta(meta: dict, base: Path):
     kind = meta.get("kind")
-    if kind not in READERS:
-        # I/O nodes register their readers on import; import them on demand.
-        import importlib
-
-        module = meta.get("module")
-        if module and module.startswith("inpainterz."):
-            importlib.import_module(module)
-    if kind not in READERS:
+    if not reader_known(kind):
         raise KeyError(f"no reader for clip kind {kind!r}")
     return READERS[kind](meta, base)
 
@@ -486,6 +504,7 @@ class Points(_Records):
     type_name = "Points"
 
 
+# Every type that travels on an edge, by its name in descriptors and graph files.
 TYPES = {"Frames": Frames, "Masks": Masks, "KeyMasks": KeyMasks, "Boxes": Boxes, "Points": Points}
 
 

@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .data import TYPES
 from .frames import WHOLE, Temporal
 
-# The types that travel on edges (DESIGN.md, "Data on the edges").
-DATA_TYPES = ("Frames", "Masks", "KeyMasks", "Boxes", "Points")
+# The types that travel on edges (DESIGN.md, "Data on the edges"), named once, by the data module.
+DATA_TYPES = tuple(TYPES)
 CLIP_TYPES = ("Frames", "Masks")
 
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "path", "list")
@@ -177,12 +178,13 @@ class NodeType:
     params: tuple[Param, ...] = ()
     gpu: bool = False
     origin: str = "builtin"  # where the registry found it: a module, entry point or file
-    # Optional hooks, both given the params with defaults filled in and paths resolved:
-    # `preflight(params) -> [message, ...]` finds problems before anything runs (a
-    # missing checkpoint), and `fingerprint(params) -> JSON-able` adds what the node
-    # reads beyond its inputs and path params (the checkpoint file it resolved) to its cache key.
-    preflight: Callable[[dict], list] | None = None
-    fingerprint: Callable[[dict], Any] | None = None
+    # Optional hooks, both given the params with defaults filled in and paths resolved, and
+    # the run's RunConfig (its checkpoint folders): `preflight(params, config) -> [message, ...]`
+    # finds problems before anything runs (a missing checkpoint), and
+    # `fingerprint(params, config) -> JSON-able` adds what the node reads beyond its inputs
+    # and path params (the checkpoint file it resolved) to its cache key.
+    preflight: Callable[[dict, Any], list] | None = None
+    fingerprint: Callable[[dict, Any], Any] | None = None
     # How output frame t depends on input frames (engine/frames.py): a Temporal, or
     # a function of the params giving one. Whole, the default, keeps the plain render.
     temporal: Temporal | Callable[[dict], Temporal] = WHOLE

@@ -22,6 +22,7 @@ import networkx as nx
 
 from . import data
 from .cache import Cache
+from .config import RunConfig
 from .devices import device_lock, resolve_device
 from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem, is_disk_full
 from . import frames as fr
@@ -30,7 +31,11 @@ from . import policy, scheduler
 
 @dataclass
 class Event:
-    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note."""
+    """A progress event: queued, running (with fraction), done, cached, failed, skipped, note, frame.
+
+    A "frame" event says a node has finished output frame `frame`, with that
+    frame's data in `value` (a viewer shows it before the node is done).
+    """
 
     kind: str
     node: str
@@ -38,6 +43,8 @@ class Event:
     fraction: float | None = None
     message: str | None = None
     seconds: float | None = None
+    frame: int | None = None
+    value: Any = None
 
 
 @dataclass
@@ -101,22 +108,22 @@ class RunResult:
 
 
 class Context:
-    """What a render function gets besides its inputs and params."""
+    """What a render function gets besides its inputs and params; `config` is the run's configuration."""
 
     def __init__(self, node_id: str, type_id: str, device: str, workdir: Path,
-                 emit: Callable[[Event], None], cancel: threading.Event, report: NodeReport, models=None,
+                 emit: Callable[[Event], None], config: RunConfig, report: NodeReport,
                  frames_wanted: tuple | None = None, earlier: tuple[Path, int] | None = None):
         self.node_id, self.type_id, self.device = node_id, type_id, device
+        self.config = config
         # A frame-aware node renders exactly these output frames, as sorted (start, stop)
         # ranges, in order; None for a whole node, which renders everything.
         self.frames_wanted = frames_wanted
         self._earlier = earlier
         self._state_dir = workdir / "state"
-        self._models = models  # None: the process-wide model manager
         self.workdir = workdir / "scratch"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._data_dir = workdir / "data"
-        self._emit, self._cancel, self._report = emit, cancel, report
+        self._emit, self._cancel, self._report = emit, config.cancel, report
         self._last_emit = 0.0
         self._last_fraction = -1.0
         self._n_writers = 0
@@ -133,6 +140,10 @@ class Context:
         if note or now - self._last_emit > 0.1 or fraction >= 1.0 and self._last_fraction < 1.0:
             self._last_emit, self._last_fraction = now, fraction
             self._emit(Event("running", self.node_id, self.type_id, max(0.0, min(1.0, float(fraction))), note))
+
+    def frame_done(self, index: int, value=None) -> None:
+        """Publish a finished output frame (its index, and its data for a viewer); costs nothing unwatched."""
+        self._emit(Event("frame", self.node_id, self.type_id, frame=int(index), value=value))
 
     def note(self, message: str) -> None:
         self._report.notes.append(message)
@@ -167,11 +178,7 @@ class Context:
 
     @property
     def models(self):
-        if self._models is None:
-            from .models import default_manager
-
-            self._models = default_manager()
-        return self._models
+        return self.config.model_manager()
 
 
 def _normalise_outputs(nt, result) -> dict:
@@ -188,12 +195,13 @@ def _normalise_outputs(nt, result) -> dict:
     return result
 
 
-def cached_entries(graph, node_id: str, cache: Cache) -> dict | None:
+def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None = None) -> dict | None:
     """{node: cache Entry} for `node_id` and its ancestors when all are cached whole, else None.
 
     Renders nothing: this is how a viewer finds results of an earlier run or
-    another process.
+    another process. `config` gives the checkpoint folders the keys depend on.
     """
+    config = config or RunConfig(cache=cache)
     if node_id not in graph.nodes:
         return None
     dag = graph.dag()
@@ -210,11 +218,11 @@ def cached_entries(graph, node_id: str, cache: Cache) -> dict | None:
         if nt is None:
             return None
         try:
-            key = policy.key_for(nt, graph.params_of(n), upstream[n], versions)
+            key = policy.key_for(nt, graph.params_of(n), upstream[n], versions, config)
         except Exception:  # a half-edited graph: nothing to find yet
             return None
         entry = cache.lookup(key)
-        if entry is None or not policy.writes_intact(entry.meta) or not policy.covers(entry.meta, fr.ALL):
+        if entry is None or not policy.usable(entry.meta) or not policy.covers(entry.meta, fr.ALL):
             return None
         for name, meta in entry.meta.get("outputs", {}).items():
             versions[(n, name)] = meta["version"]
@@ -246,6 +254,7 @@ def _first_clip_count(meta: dict) -> int | None:
 
 
 def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int] | None = None,
+              config: RunConfig | None = None,
               cache_dir: str | Path | None = None, cache_size: int | str | None = None, cache: Cache | None = None,
               device: str = "auto", jobs: int = 1, no_cache: bool = False,
               on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
@@ -253,15 +262,23 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
     """Run `graph` (or the nodes `targets` need). Raises GraphError before anything runs.
 
     `frames=(a, b)` renders only what frames a..b (inclusive) of the outputs
-    (or of the targets) need.
+    (or of the targets) need. The run's settings come as one `config`, or,
+    without one, as the keywords cache_dir, cache_size, cache, device, jobs,
+    no_cache and cancel.
     """
     t_start = time.perf_counter()
-    problems = graph.validate(check_files=check_files)
+    if config is None:
+        config = RunConfig(cache=cache, device=device, jobs=jobs, no_cache=no_cache,
+                           cancel=cancel or threading.Event())
+    problems = graph.validate(check_files=check_files, config=config)
     if targets:
         unknown = [t for t in targets if t not in graph.nodes]
         problems += [Problem(f"no node '{t}' to run") for t in unknown]
     if problems:
         raise GraphError(problems, str(graph.path) if graph.path else None)
+    if config.cache is None:
+        config = config.with_(cache=Cache(cache_dir, cache_size))
+    cache, device, jobs, no_cache, cancel = config.cache, config.device, config.jobs, config.no_cache, config.cancel
     span = _check_span(frames)
 
     reg = graph.registry
@@ -279,8 +296,6 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
     state = scheduler.initial(order, upstream, scheduler.wanted_frames(
         order, upstream, decls, params, {n: _frames_asked(span) for n in ends}))
 
-    cache = cache or Cache(cache_dir, cache_size)
-    cancel = cancel or threading.Event()
     emit_lock = threading.Lock()
 
     def emit(ev: Event) -> None:
@@ -336,7 +351,7 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
             try:
                 t0 = time.perf_counter()
                 earlier = (plan.base.path / "state", plan.clean_before) if plan and plan.base else None
-                ctx = Context(node, nt.id, dev, pending.path, emit, cancel, rep,
+                ctx = Context(node, nt.id, dev, pending.path, emit, config, rep,
                               frames_wanted=plan.render if plan is not None else None, earlier=earlier)
                 result = {}
                 if plan is None or plan.render:
@@ -367,7 +382,7 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
             cache.abort(pending)
             raise
         if plan is not None:
-            cache.remember(policy.lineage_key(nt, params[node], upstream[node]), entry.key, policy.LINEAGE_KEEP)
+            cache.remember(policy.lineage_key(nt, params[node], upstream[node], config), entry.key, policy.LINEAGE_KEEP)
         return entry
 
     def frames_report(node: str, entry, plan: policy.Plan | None, ran: bool) -> dict | None:
@@ -425,7 +440,7 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
             return plans[node]
         if entry is None and not no_cache:
             entry = cache.lookup(rep.key)
-        if entry is not None and policy.writes_intact(entry.meta) and policy.covers(entry.meta, state.wanted[node]):
+        if entry is not None and policy.usable(entry.meta) and policy.covers(entry.meta, state.wanted[node]):
             rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
             rep.frames = frames_report(node, entry, None, False)
             finish(node, entry)
@@ -443,7 +458,7 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
         bases = []
         if not no_cache:
             bases = ([entry] if entry is not None else []) + cache.lineage(
-                policy.lineage_key(nt, params[node], upstream[node]))
+                policy.lineage_key(nt, params[node], upstream[node], config))
         plan = policy.best_plan(decl, params[node], count, state.wanted[node], inputs, bases)
         if plan.base is not None:
             pinned.add(plan.base.key)
@@ -458,7 +473,7 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
             for node in list(state.ready):
                 nt, rep = types[node], reports[node]
                 if rep.key is None:
-                    rep.key = policy.key_for(nt, params[node], upstream[node], versions)
+                    rep.key = policy.key_for(nt, params[node], upstream[node], versions, config)
                 if rep.key in inflight:
                     continue  # an identical node is rendering: wait and reuse its result
                 try:

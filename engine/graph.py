@@ -28,7 +28,9 @@ VERSION = 1
 # Migration hooks: MIGRATIONS[v] turns a version-v document into version v+1.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
-# Matched with fullmatch: `$` would also accept a trailing newline.
+# The id rules, used by every front end: a node id starts with a letter or '_', then letters,
+# digits, '_' or '-'; an input refers to "node.output". Matched with fullmatch: `$` would
+# also accept a trailing newline.
 _REF = re.compile(r"([A-Za-z_][\w\-]*)\.([A-Za-z_]\w*)")
 _NODE_ID = re.compile(r"[A-Za-z_][\w\-]*")
 
@@ -78,6 +80,25 @@ def parse_graph_text(text: str, source: str | None = None) -> Any:
                          source) from None
     except RecursionError:
         raise GraphError([Problem("the JSON is nested too deeply")], source) from None
+
+
+def is_node_id(text) -> bool:
+    return isinstance(text, str) and bool(_NODE_ID.fullmatch(text))
+
+
+def parse_ref(ref) -> tuple[str, str] | None:
+    """(node, output) of an input reference "node.output", or None if it is not one."""
+    m = _REF.fullmatch(ref) if isinstance(ref, str) else None
+    return (m.group(1), m.group(2)) if m else None
+
+
+def new_node_id(type_id: str, taken) -> str:
+    """A readable id for a new node of `type_id` that is not in `taken`: dilate_mask1, dilate_mask2, ..."""
+    stem = re.sub(r"(?<!^)(?=[A-Z])", "_", type_id).lower()
+    n = 1
+    while f"{stem}{n}" in taken:
+        n += 1
+    return f"{stem}{n}"
 
 
 def migrate(doc: dict, source: str | None = None) -> dict:
@@ -212,11 +233,7 @@ class Graph:
         return NodeRef(self, node_id)
 
     def _new_id(self, type_id: str) -> str:
-        stem = re.sub(r"(?<!^)(?=[A-Z])", "_", type_id).lower()
-        n = 1
-        while f"{stem}{n}" in self.nodes:
-            n += 1
-        return f"{stem}{n}"
+        return new_node_id(type_id, self.nodes)
 
     # ------------------------------------------------------------ structure
 
@@ -376,8 +393,12 @@ class Graph:
 
     # ------------------------------------------------------------ validation
 
-    def validate(self, check_files: bool = True) -> list[Problem]:
-        """Every problem in the graph, one per line: types, params, ports, cycles, files."""
+    def validate(self, check_files: bool = True, config=None) -> list[Problem]:
+        """Every problem in the graph, one per line: types, params, ports, cycles, files.
+
+        `config` (a RunConfig) is what the nodes' preflight hooks check against:
+        the checkpoint folders of the run.
+        """
         problems: list[Problem] = []
         reg = self.registry
         for nid, spec in self.nodes.items():
@@ -433,19 +454,23 @@ class Graph:
                                             nid, spec.type, f"input '{inp.name}'"))
             if check_files:
                 problems += self._file_problems(nid, spec, nt)
-                problems += self._preflight_problems(nid, spec, nt)
+                problems += self._preflight_problems(nid, spec, nt, config)
         if check_files:
             problems += self._overwrite_problems(list(self.nodes))
         for cycle in _cycles(self.dag()):
             problems.append(Problem("the graph has a cycle: " + " -> ".join(cycle + [cycle[0]])))
         return problems
 
-    def _preflight_problems(self, nid: str, spec: NodeSpec, nt) -> list[Problem]:
+    def _preflight_problems(self, nid: str, spec: NodeSpec, nt, config) -> list[Problem]:
         """What the node's own preflight hook finds (a missing checkpoint), before anything runs."""
         if nt.preflight is None:
             return []
+        if config is None:
+            from .config import RunConfig
+
+            config = RunConfig()
         try:
-            found = nt.preflight(self.params_of(nid)) or ()
+            found = nt.preflight(self.params_of(nid), config) or ()
         except Exception as exc:  # a hook must not hide the other problems
             found = [f"could not check this node before running: {type(exc).__name__}: {exc}"]
         return [Problem(str(msg), nid, spec.type) for msg in found]
@@ -521,8 +546,8 @@ class Graph:
                         f"choose another output path", wid, wtype, f"param '{wp.name}'"))
         return problems
 
-    def check(self, check_files: bool = True) -> None:
-        problems = self.validate(check_files=check_files)
+    def check(self, check_files: bool = True, config=None) -> None:
+        problems = self.validate(check_files=check_files, config=config)
         if problems:
             raise GraphError(problems, str(self.path) if self.path else None)
 

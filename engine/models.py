@@ -230,5 +230,3 @@ def get_manager() -> ModelManager:
             _manager = ModelManager()
         return _manager
 
-
-default_manager = get_manager

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import frames as fr
-from .data import digest
+from .data import digest, readers_known
 from .fingerprint import fingerprint_path
 
 ENGINE_KEY_VERSION = 2
@@ -45,16 +45,17 @@ def node_key(nt, params: dict, input_versions: dict, extra: Any) -> str:
                   dict(sorted(input_versions.items())), _read_files(nt, params), extra)
 
 
-def key_for(nt, params: dict, upstream: list[tuple[str, str, str]], versions: dict) -> str:
-    """A node's cache key, once the data-versions of its inputs are known."""
+def key_for(nt, params: dict, upstream: list[tuple[str, str, str]], versions: dict, config) -> str:
+    """A node's cache key, once the data-versions of its inputs are known; `config` is the
+    run's RunConfig, which the node's fingerprint hook may read (its checkpoint folders)."""
     ins = {port: versions[(src, out)] for port, src, out in upstream}
-    extra = nt.fingerprint(params) if nt.fingerprint else None
+    extra = nt.fingerprint(params, config) if nt.fingerprint else None
     return node_key(nt, params, ins, extra)
 
 
-def lineage_key(nt, params: dict, upstream: list[tuple[str, str, str]]) -> str:
+def lineage_key(nt, params: dict, upstream: list[tuple[str, str, str]], config) -> str:
     """What stays the same when only input frames change: the entries a node may build on."""
-    extra = nt.fingerprint(params) if nt.fingerprint else None
+    extra = nt.fingerprint(params, config) if nt.fingerprint else None
     return digest("lineage", ENGINE_KEY_VERSION, nt.id, nt.version,
                   {k: _canonical(v) for k, v in sorted(params.items())},
                   sorted(port for port, _, _ in upstream), _read_files(nt, params), extra)
@@ -66,6 +67,11 @@ def writes_fingerprint(nt, params: dict) -> dict:
         if p.type == "path" and p.io == "write" and params.get(p.name):
             out[str(params[p.name])] = fingerprint_path(params[p.name], recursive=True)
     return out
+
+
+def usable(meta: dict) -> bool:
+    """Whether a cache entry may stand for a render: its files intact, its clips readable here."""
+    return writes_intact(meta) and readers_known(meta)
 
 
 def writes_intact(meta: dict) -> bool:
@@ -156,7 +162,7 @@ def plan_frames(decl, params: dict, count: int, wanted: fr.Ranges, inputs: dict,
     if base is None:
         return cold
     meta = base.meta
-    if meta.get("count") != count or not writes_intact(meta):
+    if meta.get("count") != count or not usable(meta):
         return cold
     changed = changed_frames(meta.get("inputs", {}), inputs)
     if changed is None:

@@ -1,6 +1,7 @@
 """The registry of node types: built-ins, entry-point plugins, plugin folders.
 
-Plugins are found in exactly two configured places: the entry-point group
+The built-in families are handed over by the `inpainterz` package
+(`builtin_node_modules`); the engine never names them itself. Plugins are found in exactly two configured places: the entry-point group
 `inpainterz.nodes` of installed packages, and the `*.py` files in the folders
 named by `INPAINTERZ_PLUGIN_PATH`. A plugin that fails to import is reported
 and skipped; two node types with one id are reported with both origins.
@@ -70,10 +71,9 @@ def node_types_in(values: Iterable) -> list[NodeType]:
 
 
 def _load_builtins(reg: Registry) -> None:
-    from .. import nodes
+    from .. import builtin_node_modules
 
-    for name in nodes.MODULES:
-        modname = f"{nodes.__name__}.{name}"
+    for modname in builtin_node_modules():
         try:
             module = importlib.import_module(modname)
         except Exception as exc:  # a broken module must not take the others down

@@ -1,6 +1,6 @@
 """Built-in node types, one module per family.
 
-The registry imports each module named here and registers the NodeType
+The `inpainterz` package hands these modules to the registry, which imports each and registers the NodeType
 objects it defines. None of them imports torch at module level: model code is
 imported inside render, so listing nodes stays fast and torch-free.
 """

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import BadInput, Boxes, Input, Output, Param, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 DINO_MODELS = {"swint_ogc": ("groundingdino_swint_ogc", "GroundingDINO_SwinT_OGC.py"),
                "swinb": ("groundingdino_swinb", "GroundingDINO_SwinB_cfg.py")}
@@ -75,10 +75,10 @@ def _text_encoder(params: dict) -> list[str]:
 _preflight_files, _fingerprint = checkpoint_hooks(_entry, extra=_text_encoder)
 
 
-def _preflight(params: dict) -> list[str]:
+def _preflight(params: dict, config) -> list[str]:
     if _hf_folder(params.get("checkpoint")):
         return []
-    return _preflight_files(params)
+    return _preflight_files(params, config)
 
 
 def caption_of(prompt: str) -> str:
@@ -129,16 +129,8 @@ def build_groundingdino(model: str, bert_folder):
 def load_groundingdino(ctx, model: str, path, bert_folder):
     """The official GroundingDINO model from `path`, through the process-wide model manager."""
 
-    def build():
-        from ..engine.checkpoints import load_into, lookup
-
-        net = build_groundingdino(model, bert_folder)
-        entry = lookup(DINO_MODELS[model][0])
-        load_into(net, path, f"GroundingDINO {model}", strict=False, min_overlap=0.9,
-                  fetch_hint=entry.fetch_command if entry else None)
-        return net
-
-    return ctx.models.get(("DetectText", model, str(bert_folder)), build, ctx.device, checkpoint=path)
+    return load_model(ctx, ("DetectText", model, str(bert_folder)), lambda: build_groundingdino(model, bert_folder),
+                      path, DINO_MODELS[model][0], f"GroundingDINO {model}", strict=False, min_overlap=0.9)
 
 
 def detect_official(net, frame: np.ndarray, caption: str, box_threshold: float, text_threshold: float,
@@ -314,8 +306,8 @@ def detect_text(ctx, frames, prompt, box_threshold, text_threshold, detect_on, m
         def detect(frame):
             return detect_hf(net, frame, caption, box_threshold, text_threshold, ctx.device)
     else:
-        path = resolve(_entry({"model": model}), checkpoint)
-        bert = resolve(TEXT_ENCODER, None)
+        path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
+        bert = ctx.config.find_checkpoint(TEXT_ENCODER, None)
         net = load_groundingdino(ctx, model, path, bert)
 
         def detect(frame):

@@ -222,7 +222,7 @@ class ImageReader:
         return out
 
     def to_meta(self, base: Path) -> dict:
-        return {"kind": self.kind, "module": __name__, "files": [str(f) for f in self.files], "stats": self.stats,
+        return {"kind": self.kind, "files": [str(f) for f in self.files], "stats": self.stats,
                 "sha256": self.sha256, "width": self.width, "height": self.height}
 
     @classmethod

@@ -11,13 +11,10 @@ import numpy as np
 from inpainterz.engine import Input, Output, Param, Temporal, node, per_frame
 
 from .composite import FEATHER_DOC, paste
-from .flowfill import DETAIL_REACH, FLOW_PRESETS, fill_range, frames_reach, working_size
-from .masks import check_same_clip, frames_total, paired_chunks
+from .clips import check_same_clip, frames_total, paired_chunks
+from .flowfill import DETAIL_REACH, FLOW_PRESETS, SPATIAL_METHODS, fill_range, frames_reach, working_size
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-
-# Frames read per chunk when two clips are walked side by side.
-STEP = 8
 
 # What the flow fill keeps per working pixel of each frame in its reach:
 # RGB, grey, hole, guard and clean maps and two moving maps (1 byte each but
@@ -29,12 +26,6 @@ def check_frames_and_masks(frames, masks):
     """Raise BadInput, naming both inputs, unless the masks fit the frames
     (same count and size). Shared by every inpaint node."""
     check_same_clip(masks, "masks", frames, "frames")
-
-
-def each_frame(clip, step=STEP):
-    """The clip's frames one at a time, reading a bounded chunk at a time."""
-    for _, chunk in clip.chunks(size=step):
-        yield from chunk
 
 
 @node("InpaintOpenCV", category="inpaint", version=1,
@@ -51,7 +42,7 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
     flag = OPENCV_METHODS[method]
     total, done = frames_total(ctx, frames), 0
-    for _, frame_chunk, mask_chunk in paired_chunks(frames, masks, STEP, ctx.frames_wanted):
+    for _, frame_chunk, mask_chunk in paired_chunks(frames, masks, ranges=ctx.frames_wanted):
         for frame, mask in zip(frame_chunk, mask_chunk):
             hole = (mask > 0).astype(np.uint8)
             if hole.any():
@@ -85,14 +76,18 @@ def _flow_reach(params: dict) -> int:
               Param("flow", "choice", "medium", choices=tuple(FLOW_PRESETS),
                     doc="optical flow preset (DIS): ultrafast, fast, medium, or fine (about twice "
                         "medium's time, a little more accurate)"),
+              Param("spatial", "choice", "smooth", choices=SPATIAL_METHODS,
+                    doc="how what no frame shows is invented: smooth (a smooth membrane from the hole's "
+                        "border, no streaks) or telea (OpenCV's TELEA, sharper at the border)"),
               Param("spatial_radius", "int", 5, min=1, max=100,
-                    doc="radius of the spatial inpainting used where no frame shows the background"),
+                    doc="radius of the TELEA inpainting when spatial is telea"),
               Param("detail", "bool", True,
                     doc="when the frames are larger than max_long_edge, bring back their full-resolution "
                         "detail inside the hole from the frames it was filled from (about a tenth more time)"),
               Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
       temporal=Temporal("window", _flow_reach))
-def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0):
+def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0,
+                 spatial="smooth"):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
     if (height, width) != (frames.height, frames.width) and not detail:
@@ -113,7 +108,7 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
     for start, stop in ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),):
         for index, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
                                         window=window, max_long_edge=max_long_edge, preset=flow,
-                                        spatial_radius=spatial_radius, detail=detail):
+                                        spatial=spatial, spatial_radius=spatial_radius, detail=detail):
             out.append(paste(frames[index], masks[index], filled, feather))
             done += 1
             ctx.progress(done / total)

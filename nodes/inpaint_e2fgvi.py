@@ -23,11 +23,11 @@ import numpy as np
 from ..engine import Input, Output, Param, node, window
 from ..engine.frames import WHOLE
 from .composite import FEATHER_DOC, paste
-from .inpaint import check_frames_and_masks, each_frame
-from .model_support import FP16_DOC, checkpoint_hooks, resolve
+from .clips import each_frame
+from .e2fgvi import MODELS, MODES
+from .inpaint import check_frames_and_masks
+from .model_support import FP16_DOC, checkpoint_hooks
 
-MODELS = ("e2fgvi", "e2fgvi_hq")
-MODES = ("exact", "bounded")
 E2FGVI_SIZE = (240, 432)  # (height, width) the e2fgvi model requires
 
 # Above this many frames, exact mode with references from the whole clip gets
@@ -91,7 +91,8 @@ def load_generator(ctx, model: str, path, fp16: bool):
     """The generator for ``model`` with the weights at ``path``, loaded once per process."""
     from .e2fgvi import checkpoint
 
-    return ctx.models.get(("InpaintE2FGVI", model), lambda: checkpoint.load(path, model), ctx.device,
+    hint = ctx.config.fetch_hint(model)
+    return ctx.models.get(("InpaintE2FGVI", model), lambda: checkpoint.load(path, model, hint=hint), ctx.device,
                           fp16=fp16, checkpoint=path)
 
 
@@ -135,7 +136,7 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
 
     from .e2fgvi import loop
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     device = str(ctx.device)
     if fp16 and not device.startswith("cuda"):
         ctx.note("fp16 is only used on CUDA; running in float32 on the CPU")

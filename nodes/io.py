@@ -24,12 +24,12 @@ from inpainterz.engine.data import digest, frames_version, masks_version
 from inpainterz.engine.fingerprint import file_sha256, stat_key
 
 from . import encode, images, maskfiles, video
-from .masks import chunks_in, frames_total
+from .clips import STEP, chunks_in, frames_total
 
 # ---------------------------------------------------------------- helpers
 
 
-def _needs_path(params: dict) -> list[str]:
+def _needs_path(params: dict, config) -> list[str]:
     return [] if params.get("path") else ["param 'path' is empty: set the file or folder to use"]
 
 
@@ -247,7 +247,7 @@ def write_images(ctx, frames, path, format, start, quality):
 
     def encoded():
         done = 0
-        for first, chunk in chunks_in(frames, ctx.frames_wanted, 16):
+        for first, chunk in chunks_in(frames, ctx.frames_wanted, STEP):
             for k, rgb in enumerate(chunk):
                 yield names[first + k], images.encode_image(rgb, ext, quality)
                 done += 1
@@ -282,7 +282,7 @@ def feathered(matte: np.ndarray, feather: float) -> np.ndarray:
 
 def objects_in(masks, ctx=None, share: float = 0.0) -> list[int]:
     counts = np.zeros(256, dtype=np.int64)
-    for first, chunk in masks.chunks(size=16):
+    for first, chunk in masks.chunks(size=STEP):
         for labels in chunk:  # one frame at a time: bincount widens to 64-bit ints
             counts += np.bincount(labels.ravel(), minlength=256)
         if ctx is not None and share:
@@ -322,7 +322,7 @@ def write_masks(ctx, masks, path, mode, start, feather):
 
         def encoded():
             done, count = 0, frames_total(ctx, masks)
-            for first, chunk in chunks_in(masks, ctx.frames_wanted, 16):
+            for first, chunk in chunks_in(masks, ctx.frames_wanted, STEP):
                 for k, labels in enumerate(chunk):
                     yield names[first + k], maskfiles.encode_label_png(labels)
                     done += 1
@@ -342,7 +342,7 @@ def write_masks(ctx, masks, path, mode, start, feather):
         folders.append(folder)
 
     def encoded():
-        for first, chunk in masks.chunks(size=16):
+        for first, chunk in masks.chunks(size=STEP):
             for k, labels in enumerate(chunk):
                 for object_id in ids:
                     matte = feathered(labels == object_id, feather)

@@ -13,46 +13,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inpainterz.engine import BadInput, Input, Output, Param, node, per_frame
+from inpainterz.engine import Input, Output, Param, node, per_frame
 
 from ..engine.palette import PALETTE
-
-STEP = 16  # frames per chunk when two clips are walked side by side
+from .clips import check_same_clip, chunks_in, frames_total, paired_chunks, whole_clip
 
 SHAPES = ("ellipse", "square", "cross")
 # The distance whose balls are the structuring element: a pixel is within
 # `radius` of an object exactly when dilation with that element reaches it.
 _METRICS = {"ellipse": cv2.DIST_L2, "square": cv2.DIST_C, "cross": cv2.DIST_L1}
-
-
-def check_same_clip(a, a_name: str, b, b_name: str) -> None:
-    """Raise BadInput unless two clips have the same frame count and size."""
-    if len(a) != len(b):
-        raise BadInput(f"input '{a_name}' has {len(a)} frames but input '{b_name}' has {len(b)}; "
-                       f"connect clips of the same shot and range")
-    if (a.height, a.width) != (b.height, b.width):
-        raise BadInput(f"input '{a_name}' is {a.width}x{a.height} but input '{b_name}' is {b.width}x{b.height}; "
-                       f"connect clips of the same size")
-
-
-def chunks_in(clip, ranges, size: int = STEP):
-    """(first index, array) over the frames in `ranges` (all frames when None), a bounded chunk at a time."""
-    for start, stop in ranges if ranges is not None else ((0, len(clip)),):
-        yield from clip.chunks(size=size, start=start, stop=stop)
-
-
-def paired_chunks(a, b, size: int = STEP, ranges=None):
-    for (start, ca), (_, cb) in zip(chunks_in(a, ranges, size), chunks_in(b, ranges, size)):
-        yield start, ca, cb
-
-
-def frames_total(ctx, clip) -> int:
-    """How many frames this render gives: what progress fractions are of."""
-    return sum(b - a for a, b in ctx.frames_wanted) if ctx.frames_wanted is not None else len(clip)
-
-
-def whole_clip(ctx, clip) -> bool:
-    return ctx.frames_wanted is None or tuple(ctx.frames_wanted) == ((0, len(clip)),)
 
 
 def ids_check(value) -> str | None:

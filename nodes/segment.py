@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import BadInput, Input, KeyMasks, Output, Param, node, per_frame
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_network
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -25,22 +25,22 @@ _preflight, _fingerprint = checkpoint_hooks(_entry)
 
 
 def load_sam(ctx, model: str, path):
-    """The SAM model for `model` from `path`, through the process-wide model manager."""
+    """The SAM model for `model` from `path`, through the run's model manager."""
+    return sam_model(ctx.models, ctx.device, model, path, ctx.config.fetch_hint(_entry({"model": model})))
+
+
+def sam_model(models, device: str, model: str, path, fetch_hint: str | None = None):
+    """The SAM model for `model` from `path`, loaded once by the model manager `models`."""
 
     def build():
         from segment_anything import sam_model_registry
 
-        from ..engine.checkpoints import load_into, lookup
+        return sam_model_registry[model]()
 
-        sam = sam_model_registry[model]()
-        entry = lookup(_entry({"model": model}))
-        load_into(sam, path, f"SAM {model}", strict=True, fetch_hint=entry.fetch_command if entry else None)
-        return sam
-
-    return ctx.models.get(("SegmentSAM", model), build, ctx.device, checkpoint=path)
+    return load_network(models, device, ("SegmentSAM", model), build, path, f"SAM {model}", fetch_hint)
 
 
-def _prompts_by_frame(boxes, points, n_frames: int) -> dict:
+def prompts_by_frame(boxes, points, n_frames: int) -> dict:
     """{frame: {object id: {"boxes": [...], "points": [...]}}}, checked against the clip."""
     out: dict = {}
     for kind, records in (("boxes", boxes or {}), ("points", points or {})):
@@ -86,6 +86,17 @@ def _object_logits(predictor, prompt: dict, multimask: str, width: int, height: 
     return best
 
 
+def frame_labels(predictor, frame_prompts: dict, multimask: str, width: int, height: int, frame: int,
+                 threshold: float, note=None) -> np.ndarray:
+    """The label map of one frame from an embedded `predictor` and {object id: {"boxes", "points"}}."""
+    label = np.zeros((height, width), np.uint8)
+    best = np.full((height, width), -np.inf, np.float32)
+    for oid in sorted(frame_prompts):
+        logits = _object_logits(predictor, frame_prompts[oid], multimask, width, height, frame, oid)
+        if not paint(label, best, oid, logits, threshold) and note is not None:
+            note(f"frame {frame}: object {oid} came out empty")
+    return label
+
 
 def paint(label: np.ndarray, best: np.ndarray, oid: int, logits: np.ndarray, threshold: float) -> bool:
     """Give `oid` the pixels where its logit passes `threshold` and beats every object so far.
@@ -118,7 +129,7 @@ def paint(label: np.ndarray, best: np.ndarray, oid: int, logits: np.ndarray, thr
 def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=False):
     if boxes is None and points is None:
         raise BadInput("connect 'boxes' (DetectText, BoxPrompt) or 'points' (PointPrompt): SAM needs a prompt")
-    prompts = _prompts_by_frame(boxes, points, len(frames))
+    prompts = prompts_by_frame(boxes, points, len(frames))
     out = KeyMasks(height=frames.height, width=frames.width)
     if not prompts:
         ctx.note("no boxes or points arrived: no keyframes (nothing to track or remove)")
@@ -127,7 +138,7 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
     import torch
     from segment_anything import SamPredictor
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     sam = load_sam(ctx, model, path)
     predictor = SamPredictor(sam)
     h, w = frames.height, frames.width
@@ -140,12 +151,7 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
         def segment_frame():
             with torch.inference_mode(), half_precision(ctx.device, fp16):
                 predictor.set_image(image, image_format="RGB")
-                label = np.zeros((h, w), np.uint8)
-                best = np.full((h, w), -np.inf, np.float32)
-                for oid in sorted(prompts[f]):
-                    logits = _object_logits(predictor, prompts[f][oid], multimask, w, h, f, oid)
-                    if not paint(label, best, oid, logits, sam.mask_threshold):
-                        ctx.note(f"frame {f}: object {oid} came out empty")
+                label = frame_labels(predictor, prompts[f], multimask, w, h, f, sam.mask_threshold, ctx.note)
                 predictor.reset_image()
                 return label
 

@@ -35,7 +35,7 @@ import shutil
 import numpy as np
 
 from ..engine import BadInput, Input, Output, Param, causal, node
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, resolve
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -79,16 +79,8 @@ def build_deaot(model: str):
 
 
 def load_deaot(ctx, model: str, path):
-    def build():
-        from ..engine.checkpoints import load_into, lookup
-
-        net = build_deaot(model)
-        entry = lookup(model)
-        load_into(net, path, f"DeAOT {model}", strict=False, min_overlap=0.9,
-                  fetch_hint=entry.fetch_command if entry else None)
-        return net
-
-    return ctx.models.get(("TrackDeAOT", model), build, ctx.device, checkpoint=path)
+    return load_model(ctx, ("TrackDeAOT", model), lambda: build_deaot(model), path, model, f"DeAOT {model}",
+                      strict=False, min_overlap=0.9)
 
 
 class Tracker:
@@ -257,7 +249,7 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
 
     import torch
 
-    path = resolve(_entry({"model": model}), checkpoint)
+    path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     net = load_deaot(ctx, model, path)
     tracker = Tracker(net, ctx.device, (h, w), working_size(h, w, max_long_edge, net.cfg.MODEL_ALIGN_CORNERS),
                       long_term_mem_gap, short_term_mem_skip, long_term_mem_max)
@@ -288,6 +280,7 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
                     label = ctx.models.run(tracker.step, chunk[j], t, keys.get(t), keep=(net,))
                 if t in wanted_at:
                     out.append(label)
+                    ctx.frame_done(t, label)
                     done += 1
                     ctx.progress(done / total)
                 else:

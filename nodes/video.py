@@ -365,7 +365,7 @@ class VideoReader:
     # -- cache metadata
 
     def to_meta(self, base: Path) -> dict:
-        return {"kind": self.kind, "module": __name__, "path": str(self.path), "stat": self.stat,
+        return {"kind": self.kind, "path": str(self.path), "stat": self.stat,
                 "sha256": self.sha256, "first": self.first, "last": self.first + self.count - 1,
                 "count": self.count, "width": self.width,
                 "height": self.height, "scale": self.scale, "stream": self._stream}

@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("INPAINTERZ_SHARED", REPO.parent / "shared"))
 # The module behind the `inpainterz` command; tests start it with the interpreter running them.
-CLI_MODULE = "inpainterz.engine.cli"
+CLI_MODULE = "inpainterz.app.cli"
 
 
 def cli_command(*args) -> list[str]:
@@ -71,23 +71,29 @@ def torch_threads(n: int):
 
 def node_context(tmp_path: Path, type_id: str, node_id: str = "n", manager=None):
     """The engine's render context for calling a node's render directly, with its own model manager."""
-    import threading
-
+    from inpainterz.engine.config import RunConfig
     from inpainterz.engine.executor import Context, NodeReport
     from inpainterz.engine.models import ModelManager
 
-    return Context(node_id, type_id, "cpu", tmp_path / "work", lambda ev: None, threading.Event(),
-                   NodeReport(node_id, type_id), models=manager or ModelManager(budget=10**10))
+    config = RunConfig(models=manager or ModelManager(budget=10**10))
+    return Context(node_id, type_id, "cpu", tmp_path / "work", lambda ev: None, config, NodeReport(node_id, type_id))
+
+
+@pytest.fixture(autouse=True)
+def user_data_home(tmp_path_factory, monkeypatch):
+    """The user's data folder (where checkpoints are fetched by default) is a fresh one per test."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
 
 
 @pytest.fixture
 def isolated_checkpoints(monkeypatch, tmp_path):
-    """Checkpoint search sees only folders the test makes: no env, no --ckpt-dir, no mirror, cwd in tmp."""
+    """Checkpoint search sees only folders the test makes: no env, no mirror, cwd in tmp, a fresh user folder."""
     from inpainterz.engine import checkpoints as ck
 
-    for var in (ck.CKPT_ENV, ck.CKPT_DIR_ENV, ck.WEIGHTS_URL_ENV):
+    for var in (ck.CKPT_ENV, ck.WEIGHTS_URL_ENV):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "project_ckpt")
-    monkeypatch.setattr(ck, "_ckpt_dir_option", None)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
     return tmp_path

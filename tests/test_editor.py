@@ -272,6 +272,29 @@ def test_validation_problems_are_listed_one_line_each(app, plugin_env, tmp_path)
     win.close()
 
 
+def test_checkpoint_folder_setting_reaches_validation(app, tmp_path, isolated_checkpoints):
+    from inpainterz.engine.registry import default_registry
+
+    doc = {"format": "inpainterz-graph", "version": 1, "nodes": {
+        "read": {"type": "ReadImages", "params": {"path": "shot/f.%04d.png"}},
+        "boxes": {"type": "BoxPrompt", "params": {"boxes": [[1, 1, 4, 4]]}},
+        "segment": {"type": "SegmentSAM", "inputs": {"frames": "read.frames", "boxes": "boxes.boxes"}}}}
+    (tmp_path / "shot").mkdir()
+    win = make_window(app, default_registry(), write_graph(tmp_path / "sam.json", doc))
+    win.log_lines.clear()
+    assert not win.validate()
+    assert any("inpainterz weights fetch sam_vit_b" in line for line in win.log_lines)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "sam_vit_b_01ec64.pth").write_bytes(b"x")
+    win.set_ckpt_dir(folder)
+    assert win.config.ckpt_dirs == (folder.resolve(),)
+    win.log_lines.clear()
+    win.validate()
+    assert not any("sam_vit_b" in line for line in win.log_lines)  # found in the folder set in the window
+    win.close()
+
+
 def test_cancel_stops_the_run(app, plugin_env, tmp_path):
     slow = json.loads(json.dumps(CHAIN))
     slow["nodes"]["src"]["params"].update(n=400, slow=0.01)
@@ -368,7 +391,7 @@ def test_screenshot_command_writes_a_png(plugin_env, tmp_path):
 
 
 def test_engine_and_cli_import_no_qt():
-    code = ("import sys, inpainterz.engine, inpainterz.engine.cli, inpainterz.engine.executor\n"
+    code = ("import sys, inpainterz.engine, inpainterz.app.cli, inpainterz.engine.executor\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('PySide6', 'PySide2', 'qtpy', 'ryven', 'ryvencore', 'ryvencore_qt', 'shiboken6'))\n"
             "print(','.join(bad))")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from inpainterz.engine import Frames, Graph, GraphError, Output, node
-from inpainterz.engine.cli import main as cli_main
+from inpainterz.app.cli import main as cli_main
 from inpainterz.engine.data import register_reader
 from inpainterz.engine.registry import load_registry
 from inpainterz.nodes import video
@@ -642,6 +642,31 @@ def test_identical_copy_reruns_only_the_reader(tmp_path):
     g.set("view", opacity=0.8)
     res = run(g, tmp_path)
     assert res.ran() == {"view", "write"}
+
+
+def test_cache_entries_name_reader_kinds_and_old_entries_never_crash(tmp_path):
+    make_clip(tmp_path / "plate.mp4", n=8, audio=None)
+    g = Graph(base_dir=tmp_path)
+    read = g.add("ReadVideo", id="read", path="plate.mp4")
+    g.add("WriteVideo", id="write", frames=read.frames, path="out.mp4", audio=False)
+    first = run(g, tmp_path)
+    meta_file = first.cache.lookup(first.nodes["read"].key).path / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    reader = meta["outputs"]["frames"]["reader"]
+    assert reader["kind"] == video.READER_KIND and "module" not in reader  # a kind, not a code path
+
+    # An entry written before readers were found by kind names the module too: still a hit.
+    reader["module"] = "inpainterz.nodes.video"
+    meta_file.write_text(json.dumps(meta))
+    again = run(g, tmp_path)
+    assert again.status("read") == "cached" and again.value("read", "frames").count == 8
+
+    # One whose kind nobody registers (code since moved or removed) is a miss: rendered again.
+    reader.update(kind="inpainterz.gone", module="inpainterz.nodes.gone")
+    meta_file.write_text(json.dumps(meta))
+    third = run(g, tmp_path)
+    assert third.status("read") == "ran" and third.ok
+    assert third.value("read", "frames").count == 8
 
 
 # ---------------------------------------------------------------- encoder choices

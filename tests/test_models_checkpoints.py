@@ -6,6 +6,7 @@ import pytest
 
 from inpainterz.engine import BadInput
 from inpainterz.engine import checkpoints as ck
+from inpainterz.engine.checkpoints.manifest import MANIFEST_PATH
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +17,7 @@ def clean_search(isolated_checkpoints):
 # ---------------------------------------------------------------- manifest
 
 def test_manifest_lists_every_model_with_the_fields_nodes_need():
-    entries = ck.load_manifest(ck.MANIFEST_PATH)
+    entries = ck.load_manifest()
     names = {e.name for e in entries}
     for name in ("sam_vit_b", "sam_vit_l", "sam_vit_h", "groundingdino_swint_ogc", "groundingdino_swinb",
                  "r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl", "e2fgvi", "e2fgvi_hq"):
@@ -37,7 +38,7 @@ def test_manifest_lists_every_model_with_the_fields_nodes_need():
 
 
 def test_manifest_file_is_canonical_json():
-    text = ck.MANIFEST_PATH.read_text()
+    text = MANIFEST_PATH.read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
 
@@ -73,11 +74,10 @@ def test_search_order_param_then_ckpt_dir_then_env_then_cwd(tmp_path, monkeypatc
         d.mkdir(exist_ok=True)
         (d / name).write_bytes(b"x")
     monkeypatch.setenv(ck.CKPT_ENV, str(dirs["env"]))
-    ck.set_ckpt_dir(dirs["option"])
-    assert ck.find_checkpoint("r50_deaotl") == dirs["option"] / name
-    assert ck.find_checkpoint("r50_deaotl", dirs["explicit"] / name) == dirs["explicit"] / name
-    assert ck.find_checkpoint("r50_deaotl", dirs["explicit"]) == dirs["explicit"] / name  # a folder param
-    ck.set_ckpt_dir(None)
+    option = [dirs["option"]]
+    assert ck.find_checkpoint("r50_deaotl", ckpt_dirs=option) == dirs["option"] / name
+    assert ck.find_checkpoint("r50_deaotl", dirs["explicit"] / name, ckpt_dirs=option) == dirs["explicit"] / name
+    assert ck.find_checkpoint("r50_deaotl", dirs["explicit"], ckpt_dirs=option) == dirs["explicit"] / name
     assert ck.find_checkpoint("r50_deaotl") == dirs["env"] / name
     monkeypatch.delenv(ck.CKPT_ENV)
     assert ck.find_checkpoint("r50_deaotl") == (tmp_path / "ckpt" / name).resolve()

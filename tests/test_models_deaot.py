@@ -10,6 +10,7 @@ pytest.importorskip("aot", reason="deaotpy is not installed (pip install --no-de
 from conftest import node_context, torch_threads  # noqa: E402
 from inpainterz.engine import BadInput, KeyMasks, data  # noqa: E402
 from inpainterz.engine import checkpoints as ck  # noqa: E402
+from inpainterz.engine.config import RunConfig  # noqa: E402
 from inpainterz.engine.models import ModelManager  # noqa: E402
 from inpainterz.nodes import track  # noqa: E402
 
@@ -123,7 +124,6 @@ def test_no_objects_gives_empty_masks_without_loading_a_model(tmp_path):
 
 def test_missing_and_wrong_checkpoints_are_bad_input(tmp_path, checkpoint, monkeypatch):
     monkeypatch.delenv(ck.CKPT_ENV, raising=False)
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "none")
     monkeypatch.chdir(tmp_path)
     frames = make_frames(tmp_path, n=2)
     key = np.zeros((H, W), np.uint8)
@@ -131,7 +131,7 @@ def test_missing_and_wrong_checkpoints_are_bad_input(tmp_path, checkpoint, monke
     keys = KeyMasks({0: key}, H, W)
     with pytest.raises(BadInput, match="R50_DeAOTL_PRE_YTB_DAV.pth.*inpainterz weights fetch r50_deaotl"):
         run(tmp_path, frames, keys, "")
-    problems = track.track_deaot.preflight({"model": "deaott", "checkpoint": ""})
+    problems = track.track_deaot.preflight({"model": "deaott", "checkpoint": ""}, RunConfig())
     assert len(problems) == 1 and "inpainterz weights fetch deaott" in problems[0]
     sam_like = tmp_path / "sam.pth"
     torch.save({"image_encoder.patch_embed.proj.weight": torch.zeros(1), "prompt_encoder.x": torch.zeros(1),

@@ -13,6 +13,7 @@ import pytest
 from conftest import node_context
 from inpainterz.engine import BadInput, data
 from inpainterz.engine import checkpoints as ck
+from inpainterz.engine.config import RunConfig
 from inpainterz.nodes import detect
 
 H, W = 60, 80
@@ -95,7 +96,6 @@ def ckpt_dir(tmp_path_factory):
 @pytest.fixture
 def search(monkeypatch, ckpt_dir, tmp_path):
     monkeypatch.setenv(ck.CKPT_ENV, str(ckpt_dir))
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "none")
     monkeypatch.chdir(tmp_path)
     return ckpt_dir
 
@@ -130,13 +130,14 @@ def test_detect_text_errors_name_the_param_and_the_fetch_command(tmp_path, searc
     frames = make_frames(tmp_path)
     with pytest.raises(BadInput, match="param 'detect_on': frame 9 is outside the clip"):
         run(tmp_path, frames, detect_on="9")
-    assert detect.detect_text.preflight({"model": "swint_ogc", "checkpoint": ""}) == []
-    problems = detect.detect_text.preflight({"model": "swinb", "checkpoint": ""})
+    assert detect.detect_text.preflight({"model": "swint_ogc", "checkpoint": ""}, RunConfig()) == []
+    problems = detect.detect_text.preflight({"model": "swinb", "checkpoint": ""}, RunConfig())
     assert len(problems) == 1 and "inpainterz weights fetch groundingdino_swinb" in problems[0]
     monkeypatch.setenv(ck.CKPT_ENV, str(tmp_path / "empty"))
-    problems = detect.detect_text.preflight({"model": "swint_ogc", "checkpoint": ""})
+    problems = detect.detect_text.preflight({"model": "swint_ogc", "checkpoint": ""}, RunConfig())
     assert any("inpainterz weights fetch bert-base-uncased" in p for p in problems)
-    assert detect.detect_text.fingerprint({"model": "swinb", "checkpoint": ""})[0] == ["groundingdino_swinb", None]
+    fingerprint = detect.detect_text.fingerprint({"model": "swinb", "checkpoint": ""}, RunConfig())
+    assert fingerprint[0] == ["groundingdino_swinb", None]
 
 
 def test_a_hugging_face_folder_runs_on_transformers_port(tmp_path, monkeypatch):
@@ -169,8 +170,7 @@ def test_a_hugging_face_folder_runs_on_transformers_port(tmp_path, monkeypatch):
     GroundingDinoForObjectDetection(cfg).save_pretrained(folder)
     processor.save_pretrained(folder)
     monkeypatch.setenv(ck.CKPT_ENV, str(tmp_path / "empty"))  # needs no checkpoint and no bert folder
-    monkeypatch.setattr(ck, "PROJECT_CKPT_DIR", tmp_path / "none")
-    assert detect.detect_text.preflight({"model": "swint_ogc", "checkpoint": folder}) == []
+    assert detect.detect_text.preflight({"model": "swint_ogc", "checkpoint": folder}, RunConfig()) == []
     frames = make_frames(tmp_path, n=2)
     boxes, _ = run(tmp_path, frames, checkpoint=folder, detect_on="all")
     assert sorted(boxes) == [0, 1]

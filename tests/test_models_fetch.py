@@ -6,12 +6,14 @@ import io
 import json
 import os
 import threading
-from types import SimpleNamespace
 
 import pytest
 
+from inpainterz.app.progress import TransferProgress
 from inpainterz.engine import checkpoints as ck
-from inpainterz.engine import weights_cli
+from inpainterz.engine.checkpoints import download as fetch_module
+from inpainterz.engine.checkpoints import manifest as manifest_module
+from inpainterz.app.cli import main as cli_main
 
 PAYLOAD = bytes(range(256)) * 10_000  # 2.56 MB: more than one read block
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -89,12 +91,12 @@ def manifest(tmp_path, monkeypatch, server, isolated_checkpoints):
     ]}
     path = tmp_path / "weights.json"
     path.write_text(json.dumps(doc))
-    monkeypatch.setattr(ck, "MANIFEST_PATH", path)
+    monkeypatch.setattr(manifest_module, "MANIFEST_PATH", path)
     return path
 
 
 def _progress():
-    return ck.Progress(stream=io.StringIO(), tty=False, every=0.0)
+    return TransferProgress(stream=io.StringIO(), tty=False, every=0.0)
 
 
 def test_fetch_downloads_verifies_and_installs(tmp_path, manifest, server):
@@ -115,13 +117,13 @@ def test_fetch_downloads_verifies_and_installs(tmp_path, manifest, server):
 
 
 def test_progress_bar_on_a_terminal_and_lines_otherwise():
-    bar = ck.Progress(stream=io.StringIO(), tty=True)
+    bar = TransferProgress(stream=io.StringIO(), tty=True)
     bar.start("w.pth", 100)
     bar._last = -1.0
     bar.update(50)
     bar.finish()
     assert "\r" in bar.stream.getvalue() and "[###############" in bar.stream.getvalue()
-    plain = ck.Progress(stream=io.StringIO(), tty=False, every=0.0)
+    plain = TransferProgress(stream=io.StringIO(), tty=False, every=0.0)
     plain.start("w.pth", 100)
     plain.update(50)
     plain.finish()
@@ -171,7 +173,7 @@ def test_http_errors_and_web_pages_are_clear(tmp_path, manifest, server):
 
 def test_disk_full_keeps_the_partial_download(tmp_path, manifest, server, monkeypatch):
     calls = {"n": 0}
-    real = ck._append
+    real = fetch_module._append
 
     def full_after_one_block(out, block):
         calls["n"] += 1
@@ -179,39 +181,72 @@ def test_disk_full_keeps_the_partial_download(tmp_path, manifest, server, monkey
             raise OSError(errno.ENOSPC, "No space left on device")
         real(out, block)
 
-    monkeypatch.setattr(ck, "_append", full_after_one_block)
+    monkeypatch.setattr(fetch_module, "_append", full_after_one_block)
     dest = tmp_path / "ckpt"
     with pytest.raises(ck.FetchError, match="disk full.*resumes"):
         ck.fetch("tiny", dest=dest, progress=_progress())
     assert 0 < (dest / "w.pth.part").stat().st_size < len(PAYLOAD)
-    monkeypatch.setattr(ck, "_append", real)
+    monkeypatch.setattr(fetch_module, "_append", real)
     ck.fetch("tiny", dest=dest, progress=_progress())
     assert (dest / "w.pth").read_bytes() == PAYLOAD
 
 
-def test_cli_fetch_from_a_mirror_then_list_and_verify(tmp_path, manifest, server, monkeypatch):
+def _weights(capsys, *args) -> tuple[int, str, str]:
+    """`inpainterz weights ARGS...` through the one CLI parser, in this process."""
+    code = cli_main(["weights", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_fetch_from_a_mirror_then_list_and_verify(tmp_path, manifest, server, capsys):
     dest = tmp_path / "ckpt"
-    err = io.StringIO()
-    code = weights_cli.cmd_fetch(SimpleNamespace(name="tiny", mirror=server.base + "/mirror", ckpt_dir=str(dest),
-                                                 dest=None), out=err)
-    assert code == 0, err.getvalue()
-    assert server.requests[-1][0] == "/mirror/w.pth"
-    out = io.StringIO()
-    assert weights_cli.cmd_list(SimpleNamespace(ckpt_dir=str(dest), json=True), out=out) == 0
-    listed = {c["name"]: c for c in json.loads(out.getvalue())["checkpoints"]}
-    assert listed["tiny"]["state"] == "verified" and listed["gone"]["state"] == "missing"
-    out = io.StringIO()
-    assert weights_cli.cmd_verify(SimpleNamespace(ckpt_dir=str(dest), name=None), out=out) == 0
-    assert "w.pth: verified (sha256)" in out.getvalue()
+    code, _, err = _weights(capsys, "fetch", "tiny", "--mirror", server.base + "/mirror", "--ckpt-dir", dest)
+    assert code == 0, err
+    assert server.requests[-1][0] == "/mirror/w.pth" and (dest / "w.pth").read_bytes() == PAYLOAD
+    code, out, _ = _weights(capsys, "list", "--ckpt-dir", dest, "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert listed["dirs"][0] == str(dest.resolve())
+    states = {c["name"]: c["state"] for c in listed["checkpoints"]}
+    assert states == {"tiny": "verified", "gone": "missing"}
+    code, out, _ = _weights(capsys, "list", "--ckpt-dir", dest)
+    assert code == 0 and "tiny *" in out and "verified" in out and "gone" in out
+    code, out, _ = _weights(capsys, "verify", "--ckpt-dir", dest)
+    assert code == 0 and "w.pth: verified (sha256)" in out
+    code, out, _ = _weights(capsys, "verify", "tiny", "--ckpt-dir", dest, "--json")
+    assert code == 0 and [c["state"] for c in json.loads(out)["checkpoints"]] == ["verified"]
+    code, out, _ = _weights(capsys, "verify", "gone", "--ckpt-dir", dest)
+    assert code == 1 and "gone.pth: missing" in out
     (dest / "w.pth").write_bytes(b"z" * len(PAYLOAD))
     os.utime(dest / "w.pth", ns=(1, 1))
-    assert weights_cli.cmd_verify(SimpleNamespace(ckpt_dir=str(dest), name=None), out=io.StringIO()) == 1
+    code, out, _ = _weights(capsys, "verify", "--ckpt-dir", dest)
+    assert code == 1 and "sha256 mismatch" in out
 
 
-def test_cli_fetch_env_url_and_bad_name(tmp_path, manifest, server, monkeypatch):
+def test_cli_fetch_force_downloads_again_and_defaults_to_the_default_set(tmp_path, manifest, server, capsys):
+    dest = tmp_path / "ckpt"
+    code, _, err = _weights(capsys, "fetch", "--ckpt-dir", dest, "--mirror", server.base + "/official")
+    assert code == 0, err  # no name: the default set, which is "tiny" here
+    n = len(server.requests)
+    code, _, err = _weights(capsys, "fetch", "tiny", "--ckpt-dir", dest, "--mirror", server.base + "/official")
+    assert code == 0 and len(server.requests) == n and "already present" in err
+    code, _, err = _weights(capsys, "fetch", "tiny", "--ckpt-dir", dest, "--force",
+                            "--mirror", server.base + "/official")
+    assert code == 0 and len(server.requests) == n + 1, err
+
+
+def test_cli_fetch_env_url_and_bad_name(tmp_path, manifest, server, monkeypatch, capsys):
     monkeypatch.setenv(ck.WEIGHTS_URL_ENV, server.base + "/env")
-    err = io.StringIO()
-    assert weights_cli.cmd_fetch(SimpleNamespace(name=["tiny"], dest=str(tmp_path / "d")), out=err) == 0
+    code, _, err = _weights(capsys, "fetch", "tiny", "--ckpt-dir", tmp_path / "d")
+    assert code == 0, err
     assert server.requests[-1][0] == "/env/w.pth"
-    assert weights_cli.cmd_fetch(SimpleNamespace(name="nope"), out=err) == 2
-    assert "no checkpoint named 'nope'" in err.getvalue()
+    code, _, err = _weights(capsys, "fetch", "nope")
+    assert code == 2 and "no checkpoint named 'nope'" in err
+
+
+@pytest.mark.parametrize("argv", [["weights"], ["weights", "fetch", "--dest", "x"], ["weights", "list", "--force"],
+                                  ["weights", "frob"]])
+def test_the_weights_parser_refuses_what_it_does_not_offer(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(argv)
+    assert exc.value.code == 2

@@ -135,4 +135,4 @@ def test_budget_parsing_and_the_process_manager(monkeypatch):
     assert models.parse_size(1000) == 1000
     monkeypatch.setenv(models.BUDGET_ENV, "1M")
     assert models.ModelManager().budget_for("cpu") == 1 << 20
-    assert models.default_manager() is models.default_manager()
+    assert models.get_manager() is models.get_manager()

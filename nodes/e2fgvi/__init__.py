@@ -18,6 +18,7 @@ torch-free):
 """
 
 MODELS = ("e2fgvi", "e2fgvi_hq")
+MODES = ("exact", "bounded")  # the inference loops a render can use (see ``loop``)
 
 # Checkpoint file names published by the authors.
 CHECKPOINT_FILES = {

@@ -8,12 +8,8 @@ with a shape mismatch.
 from pathlib import Path
 
 from ...engine import BadInput
-from ...engine.checkpoints import describe_keys, load_state_dict
+from ...engine.checkpoints import describe_keys, fetch_hint, load_state_dict
 from . import CHECKPOINT_FILES
-
-
-def fetch_hint(model):
-    return f"inpainterz weights fetch {model}"
 
 
 def variant_of(keys):
@@ -28,16 +24,20 @@ def variant_of(keys):
     return None
 
 
-def read_state_dict(path, model):
-    """The tensors of ``path``, loaded safely on the CPU (BadInput when missing or unreadable)."""
+def read_state_dict(path, model, hint=None):
+    """The tensors of ``path``, loaded safely on the CPU (BadInput when missing or unreadable).
+
+    ``hint`` is the command that fetches the file (the run's, which knows its
+    checkpoint folder); by default the manifest's.
+    """
     path = Path(path)
+    hint = hint or fetch_hint(model)
     if not path.is_file():
-        raise BadInput(f"checkpoint file {path} does not exist; run `{fetch_hint(model)}` "
-                       f"to download {CHECKPOINT_FILES[model]}")
-    return load_state_dict(path, f"E2FGVI ({model})", fetch_hint=fetch_hint(model))
+        raise BadInput(f"checkpoint file {path} does not exist; run `{hint}` to download {CHECKPOINT_FILES[model]}")
+    return load_state_dict(path, f"E2FGVI ({model})", fetch_hint=hint)
 
 
-def check_model(state_dict, model, path):
+def check_model(state_dict, model, path, hint=None):
     """Raise BadInput unless ``state_dict`` is for ``model``, saying what it is instead."""
     found = variant_of(state_dict)
     if found == model:
@@ -48,7 +48,7 @@ def check_model(state_dict, model, path):
     what = describe_keys(state_dict)
     seems = f"looks like {what}" if what else "does not look like an E2FGVI generator checkpoint"
     raise BadInput(f"{path} {seems}, not an {model} checkpoint; "
-                   f"use {CHECKPOINT_FILES[model]} (`{fetch_hint(model)}`)")
+                   f"use {CHECKPOINT_FILES[model]} (`{hint or fetch_hint(model)}`)")
 
 
 def build(model):
@@ -58,14 +58,15 @@ def build(model):
     return Generator(model)
 
 
-def load(path, model, device="cpu"):
+def load(path, model, device="cpu", hint=None):
     """A generator with the weights of ``path``, in eval mode on ``device``."""
-    state = read_state_dict(path, model)
-    check_model(state, model, path)
+    hint = hint or fetch_hint(model)
+    state = read_state_dict(path, model, hint)
+    check_model(state, model, path, hint)
     net = build(model)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise BadInput(f"{path} has the layout of an {model} checkpoint but its weights do not fit "
-                       f"({str(exc).splitlines()[0]}); download it again (`{fetch_hint(model)}`)") from None
+                       f"({str(exc).splitlines()[0]}); download it again (`{hint}`)") from None
     return net.eval().to(device)

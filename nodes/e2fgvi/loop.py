@@ -30,9 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import MODES
 from .generator import SIZE_MULTIPLE
-
-MODES = ("exact", "bounded")
 
 # References per window in bounded mode when num_ref is -1 (the whole clip).
 BOUNDED_DEFAULT_REFS = 6

@@ -15,7 +15,7 @@ AGREEMENT = 24.0
 MAJORITY = 2.0
 
 
-def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY):
+def agree(colours, weight, evidence=None, tolerance=AGREEMENT, majority=MAJORITY):
     """The colour the samples of each point agree on.
 
     colours: (N, S, 3) float32; weight: (N, S), 0 for no sample (see
@@ -28,6 +28,10 @@ def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY):
     any sample that disagrees with it, and the result is the weighted mean
     of the samples that agree with it: blending them, rather than taking
     one, hides the seams between areas filled from different frames.
+
+    evidence: (N, S), what each sample counts towards the 1 that the
+    samples agreeing with the winner must add up to (see
+    propagate.NEAR_EVIDENCE); None: one sample is enough.
 
     Returns (colours (N, 3) float32, found (N,) bool, lead (N,) int): lead
     is the agreeing sample with the most weight (the nearest frame).
@@ -46,6 +50,8 @@ def agree(colours, weight, tolerance=AGREEMENT, majority=MAJORITY):
     chosen = winner * weight
     total = chosen.sum(axis=1)
     found = (total > 0) & (support[rows, best] >= majority * dissent)
+    if evidence is not None:
+        found &= (winner * evidence).sum(axis=1) >= 1.0
     result = np.zeros((len(colours), 3), np.float32)
     result[found] = (colours[found] * chosen[found, :, None]).sum(axis=1) / total[found, None]
     return result, found, np.argmax(chosen, axis=1)

@@ -9,6 +9,14 @@ from .sample import consistent, inside, lookup, sample
 # moving, relative to one found before any.
 CHANGED = 0.25
 
+# What a sample counts as evidence that the background is what it shows
+# (see consensus.agree): 1 away from the hole, this much within the flow
+# margin of it. Just outside an object the frame mostly shows what stands
+# in front of it or walks past it (a person standing still at its edge for
+# a while passes the clean test), so a colour seen only there needs a
+# second frame to agree before it is taken.
+NEAR_EVIDENCE = 0.5
+
 
 def _step(window, current, frame_from, direction):
     """Move points of frame_from one frame along the background flow.
@@ -46,14 +54,16 @@ def gather_sources(window, t, points, direction, max_steps, max_samples):
     be there at frame t than what the frames on the near side show.
 
     Returns (colours (N, S, 3) float32, weight (N, S) float32, where (N, S, 2)
-    float32, frame (N, S) int32): sample s of point n, its weight (0 where
-    there is none), and the frame and position it was taken from.
+    float32, frame (N, S) int32, evidence (N, S) float32): sample s of point
+    n, its weight (0 where there is none), the frame and position it was
+    taken from, and what it counts as evidence (NEAR_EVIDENCE).
     """
     count = len(points)
     colours = np.zeros((count, max_samples, 3), np.float32)
     weight = np.zeros((count, max_samples), np.float32)
     where = np.zeros((count, max_samples, 2), np.float32)
     frame = np.full((count, max_samples), -1, np.int32)
+    evidence = np.zeros((count, max_samples), np.float32)
     changed = np.zeros(count, bool)
     found = np.zeros(count, np.int32)
     next_at = np.zeros(count, np.int32)  # the step from which the next sample may be taken
@@ -76,12 +86,13 @@ def gather_sources(window, t, points, direction, max_steps, max_samples):
             weight[taken, slot] = np.where(changed[taken], CHANGED, 1.0) / k
             where[taken, slot] = moved[seen]
             frame[taken, slot] = target
+            evidence[taken, slot] = np.where(lookup(window.near_hole(target), moved[seen]), NEAR_EVIDENCE, 1.0)
             next_at[taken] = k + (1 << slot)
             found[taken] += 1
         changed[ids[~clean & ~lookup(window.hole(target), moved)]] = True
         more = found[ids] < max_samples
         current, ids = moved[more], ids[more]
-    return colours, weight, where, frame
+    return colours, weight, where, frame, evidence
 
 
 def carry_from(window, t, points, anchor, plate, plate_hole):

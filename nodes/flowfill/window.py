@@ -41,7 +41,7 @@ class FrameWindow:
         self.count, self.size = count, tuple(size)
         self.estimator = make_flow_estimator(preset)
         self.flow_margin = flow_margin
-        self._frames, self._holes, self._guards, self._grays = {}, {}, {}, {}
+        self._frames, self._holes, self._guards, self._grays, self._near = {}, {}, {}, {}, {}
         self._forward, self._backward, self._moving, self._clean = {}, {}, {}, {}
 
     def __contains__(self, index):
@@ -63,6 +63,14 @@ class FrameWindow:
             self._guards[index] = grow(self.hole(index), GUARD_RADIUS)
         return self._guards[index]
 
+    def near_hole(self, index):
+        """The hole grown by the flow margin: what is seen there, just
+        outside an object, is likeliest to be something in front of it or
+        walking past it rather than the background behind."""
+        if index not in self._near:
+            self._near[index] = grow(self.hole(index), self.flow_margin)
+        return self._near[index]
+
     def clean(self, index):
         """Bool map of the pixels of a frame that show the still background:
         away from the hole and from anything that moves on its own."""
@@ -78,8 +86,8 @@ class FrameWindow:
         return self._clean[index]
 
     def drop_before(self, index):
-        for table in (self._frames, self._holes, self._guards, self._grays, self._forward, self._backward,
-                      self._clean):
+        for table in (self._frames, self._holes, self._guards, self._grays, self._near, self._forward,
+                      self._backward, self._clean):
             for key in [k for k in table if k < index]:
                 del table[key]
         for key in [k for k in self._moving if k[0] < index]:

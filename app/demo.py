@@ -1,7 +1,7 @@
 """`inpainterz demo`: make a sample shot and remove its moving object.
 
 No weights and no media needed: the shot is the synthetic pan of
-nodes/synthetic.py, whose clean background is known, so the demo can say how
+app/synthetic.py, whose clean background is known, so the demo can say how
 close the result comes. It runs the shipped graph graphs/demo_remove.json
 (ReadVideo, ReadMasks, DilateMask, InpaintFlow, WriteVideo) through the
 engine, like `inpainterz run` would, with the paths pointed at its folder.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..engine.atomic import atomic_write
+from ..engine.palette import PALETTE
 
 DEMO_GRAPH = Path(__file__).resolve().parents[1] / "graphs" / "demo_remove.json"
 
@@ -32,12 +33,12 @@ def main(out_dir: str | os.PathLike = "demo-out", cache_dir: str | os.PathLike |
     out_dir/contact_sheet.png and print how close the result is to the truth.
     The cache lives in out_dir/cache unless cache_dir is given. Returns the
     exit code (0 done, 1 a node failed, 2 bad input)."""
-    from .cache import Cache
-    from .errors import GraphError
-    from .graph import Graph
+    from ..engine.cache import Cache
+    from ..engine.errors import GraphError
+    from ..engine.graph import Graph
     from .progress import progress_printer
-    from ..nodes.scoring import psnr
-    from ..nodes.synthetic import make_scene, write_scene
+    from .scoring import psnr
+    from .synthetic import make_scene, write_scene
 
     started = time.perf_counter()
     out = Path(out_dir).resolve()
@@ -63,8 +64,9 @@ def main(out_dir: str | os.PathLike = "demo-out", cache_dir: str | os.PathLike |
         return result.exit_code() or 1
 
     filled = _decode(clean)
-    holes = result.value("grow", "masks").read(0, frames) > 0
-    sheet = write_contact_sheet(out / "contact_sheet.png", scene.frames, holes, filled, scene.backgrounds)
+    labels = result.value("grow", "masks").read(0, frames)
+    holes = labels > 0
+    sheet = write_contact_sheet(out / "contact_sheet.png", scene.frames, labels, filled, scene.backgrounds)
     hole_db = psnr(filled, scene.backgrounds, holes)
     frame_db = psnr(filled, scene.backgrounds)
     input_db = psnr(scene.frames, scene.backgrounds, holes)
@@ -82,13 +84,14 @@ def main(out_dir: str | os.PathLike = "demo-out", cache_dir: str | os.PathLike |
     return 0
 
 
-def write_contact_sheet(path: Path, frames, holes, results, truths, count: int = SHEET_FRAMES) -> Path:
+def write_contact_sheet(path: Path, frames, labels, results, truths, count: int = SHEET_FRAMES) -> Path:
     """Before/after sheet: a column per sampled frame; rows are the input with
-    its mask tinted red, the result, and the truth. Written atomically."""
+    each object's mask tinted in its palette colour, the result, and the truth.
+    Written atomically."""
     import cv2
 
     picks = np.linspace(0, len(frames) - 1, count + 2)[1:-1].round().astype(int)
-    rows = [("input + mask", [_overlay(frames[i], holes[i]) for i in picks]),
+    rows = [("input + mask", [_overlay(frames[i], labels[i]) for i in picks]),
             ("InpaintFlow result", [results[i] for i in picks]),
             ("truth (clean background)", [truths[i] for i in picks])]
     tile_w = 320
@@ -112,14 +115,18 @@ def write_contact_sheet(path: Path, frames, holes, results, truths, count: int =
     return path
 
 
-def _overlay(frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _overlay(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each object tinted and outlined in its palette colour (the editor's and OverlayMasks' colours)."""
     import cv2
 
     out = frame.astype(np.float32)
-    out[hole] = 0.55 * out[hole] + 0.45 * np.array([255, 40, 40], np.float32)
+    hole = labels > 0
+    out[hole] = 0.55 * out[hole] + 0.45 * PALETTE[labels[hole]].astype(np.float32)
     out = out.astype(np.uint8)
-    contours, _ = cv2.findContours(hole.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, (255, 60, 60), 2, cv2.LINE_AA)
+    for object_id in np.unique(labels[hole]):
+        contours, _ = cv2.findContours((labels == object_id).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, tuple(int(c) for c in PALETTE[object_id]), 2, cv2.LINE_AA)
     return out
 
 

@@ -123,4 +123,24 @@ def schoolgirls_sliding(media, width=None):
     return place_hole("schoolgirls: static camera, hole sliding between the children", frames, people, ellipse_at)
 
 
-CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding)
+def schoolgirls_slow(media, width=None):
+    """Static camera: a hole creeping about a pixel a frame (at 432 wide)
+    beside the children. Most of what it covers was seen only a few frames
+    ago, along a thin band; the rest is never seen at all."""
+    frames, people = resized(*read_schoolgirls(media), width)
+    count = len(frames)
+    return place_hole("schoolgirls: static camera, slow hole beside the children", frames, people,
+                      lambda t: (0.38 + 0.18 * t / (count - 1), 0.5, 0.07, 0.18))
+
+
+def schoolgirls_whole(media, width=None):
+    """Static camera: a hole fixed for the whole shot beside where the
+    children stand and walk. No frame shows what is behind it, so the
+    spatial invention decides, and children standing still at its edge must
+    not be drawn into it."""
+    frames, people = resized(*read_schoolgirls(media), width)
+    return place_hole("schoolgirls: static camera, hole fixed for the whole shot", frames, people,
+                      lambda t: (0.62, 0.45, 0.06, 0.16))
+
+
+CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding, schoolgirls_slow, schoolgirls_whole)

@@ -13,8 +13,9 @@ import signal
 import sys
 import threading
 
-from .atomic import write_text_atomic
-from .errors import GraphError, InpainterzError
+from . import weights
+from ..engine.atomic import write_text_atomic
+from ..engine.errors import GraphError, InpainterzError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -24,7 +25,7 @@ def _err(msg: str) -> None:
 
 
 def _registry():
-    from .registry import default_registry
+    from ..engine.registry import default_registry
 
     reg = default_registry()
     for problem in reg.problems:
@@ -38,7 +39,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="independent nodes to run at once (default 1)")
     p.add_argument("--no-cache", action="store_true", help="run every node, ignoring cached results")
-    p.add_argument("--ckpt-dir", help="folder holding model checkpoints (default $INPAINTERZ_CKPT or ./ckpt)")
+    p.add_argument("--ckpt-dir", metavar="DIR", help="folder holding model checkpoints, searched first "
+                   "(then $INPAINTERZ_CKPT, ./ckpt and $XDG_DATA_HOME/inpainterz/ckpt)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a graph file and print every problem")
     p.add_argument("graph")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    p.add_argument("--ckpt-dir", metavar="DIR", help="checkpoint folder searched first, as for run")
 
     p = sub.add_parser("nodes", help="list the node types")
     p.add_argument("--json", action="store_true", help="print every descriptor as JSON")
@@ -75,14 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-size")
 
     p = sub.add_parser("weights", help="list, fetch or verify model checkpoints")
-    p.add_argument("action", choices=["list", "fetch", "verify"])
-    p.add_argument("name", nargs="?", help="checkpoint name, or 'default' (for fetch)")
-    p.add_argument("--ckpt-dir")
-    p.add_argument("--mirror", help="fetch from this base URL instead of the official ones")
+    weights.add_commands(p)
 
     p = sub.add_parser("edit", help="open the visual editor")
     p.add_argument("graph", nargs="?")
     p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+    p.add_argument("--ckpt-dir", metavar="DIR", help="checkpoint folder searched first, as for run")
 
     p = sub.add_parser("demo", help="make a sample shot and remove its moving object (no weights needed)")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
@@ -90,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from .devices import check_device_spec
-    from .executor import run_graph
-    from .graph import Graph
+    from ..engine.config import RunConfig
+    from ..engine.devices import check_device_spec
+    from ..engine.executor import run_graph
+    from ..engine.graph import Graph
     from .progress import progress_printer
 
     err = check_device_spec(args.device)
@@ -101,17 +103,13 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
     span = None
     if args.frames is not None:
-        from .frames import parse_span
+        from ..engine.frames import parse_span
 
         try:
             span = parse_span(args.frames)
         except ValueError as exc:
             _err(f"--frames: {exc}")
             return EXIT_BAD_INPUT
-    if args.ckpt_dir:
-        from .checkpoints import set_ckpt_dir
-
-        set_ckpt_dir(args.ckpt_dir)  # searched before $INPAINTERZ_CKPT, which stays searched too
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
@@ -124,6 +122,8 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
     printer = progress_printer()
     cancel = threading.Event()
+    config = RunConfig(cache=cache, device=args.device, jobs=args.jobs, no_cache=args.no_cache,
+                       ckpt_dirs=(args.ckpt_dir,) if args.ckpt_dir else (), cancel=cancel)
 
     def on_sigint(signum, frame):
         if cancel.is_set():
@@ -133,8 +133,7 @@ def cmd_run(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_graph(graph, targets=args.target or None, frames=span, cache=cache, device=args.device,
-                           jobs=args.jobs, no_cache=args.no_cache, on_event=printer, cancel=cancel)
+        result = run_graph(graph, targets=args.target or None, frames=span, config=config, on_event=printer)
     finally:
         signal.signal(signal.SIGINT, old)
         printer.close()
@@ -163,11 +162,9 @@ def cmd_run(args) -> int:
     return result.exit_code() or (EXIT_BAD_INPUT if report_failed else EXIT_OK)
 
 
-
-
 def _open_cache(args, writable: bool = True):
     """The cache the options name, or None after saying why it cannot be used (found before anything runs)."""
-    from .cache import Cache
+    from ..engine.cache import Cache
 
     try:
         cache = Cache(args.cache_dir, args.cache_size)
@@ -189,7 +186,7 @@ def _output_file_problem(path_text: str) -> str | None:
     """Why a file could not be written at this path, checked before a run rather than after it."""
     from pathlib import Path
 
-    from .paths import name_problem
+    from ..engine.paths import name_problem
 
     path = Path(path_text).expanduser().absolute()
     problem = name_problem(path)
@@ -208,12 +205,13 @@ def _output_file_problem(path_text: str) -> str | None:
 
 
 def cmd_validate(args) -> int:
-    from .graph import Graph
+    from ..engine.config import RunConfig
+    from ..engine.graph import Graph
 
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
-    graph.check()
+    graph.check(config=RunConfig(ckpt_dirs=(args.ckpt_dir,) if args.ckpt_dir else ()))
     print(f"{args.graph}: ok ({len(graph.nodes)} nodes, {len(graph.edges())} connections)")
     return EXIT_OK
 
@@ -255,7 +253,7 @@ def cmd_describe(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .cache import human_bytes
+    from ..engine.cache import human_bytes
 
     cache = _open_cache(args, writable=args.action == "clear")
     if cache is None:
@@ -271,15 +269,13 @@ def cmd_cache(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from . import weights_cli
-
-    return {"list": weights_cli.cmd_list, "fetch": weights_cli.cmd_fetch, "verify": weights_cli.cmd_verify}[args.action](args)
+    return weights.COMMANDS[args.action](args)
 
 
 def cmd_edit(args) -> int:
     from ..editor.app import main as editor_main
 
-    return editor_main(args.graph, screenshot=args.screenshot)
+    return editor_main(args.graph, screenshot=args.screenshot, ckpt_dir=args.ckpt_dir)
 
 
 def cmd_demo(args) -> int:
