@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write a JSON report of the run to this file")
     p.add_argument("--target", action="append", default=[], metavar="NODE",
                    help="run only what this node needs (repeatable)")
+    p.add_argument("--frames", metavar="A-B",
+                   help="render only what frames A..B (inclusive, from 0) of the outputs need")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     _add_run_options(p)
 
@@ -111,6 +113,15 @@ def cmd_run(args) -> int:
     if err:
         _err(err)
         return EXIT_BAD_INPUT
+    span = None
+    if args.frames is not None:
+        from ..engine.frames import parse_span
+
+        try:
+            span = parse_span(args.frames)
+        except ValueError as exc:
+            _err(f"--frames: {exc}")
+            return EXIT_BAD_INPUT
     _registry()
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
@@ -134,7 +145,7 @@ def cmd_run(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_graph(graph, targets=args.target or None, config=config, on_event=printer)
+        result = run_graph(graph, targets=args.target or None, frames=span, config=config, on_event=printer)
     finally:
         signal.signal(signal.SIGINT, old)
         printer.close()
@@ -155,6 +166,10 @@ def cmd_run(args) -> int:
     for r in result.nodes.values():
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    clips = [r.frames for r in result.nodes.values() if r.frames is not None]
+    if clips:
+        summary += (f"; frames: {sum(f['rendered'] for f in clips)} rendered, "
+                    f"{sum(f['reused'] for f in clips)} reused")
     _err(f"{len(result.nodes)} nodes: {summary} in {result.seconds:.2f}s")
     return result.exit_code() or (EXIT_BAD_INPUT if report_failed else EXIT_OK)
 

@@ -16,7 +16,8 @@ def node_reference(registry) -> str:
         if nt.category != category:
             category = nt.category
             lines += [f"## {category}", ""]
-        lines += [f"### {nt.id}", "", _cell(nt.doc) + (" Wants the GPU." if nt.gpu else ""), ""]
+        lines += [f"### {nt.id}", "", _cell(nt.doc) + (" Wants the GPU." if nt.gpu else ""), "",
+                  f"Frames: {_cell(nt.temporal_text())}.", ""]
         ports = [("input", p.name, p.type + (" (optional)" if p.optional else ""), p.doc) for p in nt.inputs]
         ports += [("output", p.name, p.type, p.doc) for p in nt.outputs]
         if ports:

@@ -435,10 +435,9 @@ class PromptController(QObject):
             return None
         params = graph.params_of(sam)
         try:
-            from ..nodes.model_support import resolve
             from ..nodes.segment import prompts_by_frame
 
-            checkpoint = resolve("sam_" + params["model"], params.get("checkpoint") or None)
+            checkpoint = self.window.config.find_checkpoint("sam_" + params["model"], params.get("checkpoint") or None)
             prompts = prompts_by_frame(Boxes({frame: [[*b[:4], 1.0, "box", b[4]] for b in boxes]}),
                                        Points({frame: points}), len(frames))[frame]
         except InpainterzError as exc:

@@ -3,6 +3,7 @@
 Layout under the cache root:
 
     entries/ab/<key>/meta.json   a committed entry: metadata plus its data files
+    lineage/ab/<key>.json        recent entry keys of one node lineage (what a partial re-render builds on)
     tmp/<key>.<host>+<pid>+<rand>/  an entry being written (host-aware sweep: engine/atomic.py)
     trash/                       entries on their way out
 
@@ -23,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import TAG, sweep, writer_tag
+from .atomic import TAG, sweep, write_text_atomic, writer_tag
 
 DEFAULT_BUDGET = 20 * 1024 ** 3
 CACHE_ENV = "INPAINTERZ_CACHE"
@@ -85,8 +86,9 @@ class Cache:
         self.entries_dir = self.root / "entries"
         self.tmp_dir = self.root / "tmp"
         self.trash_dir = self.root / "trash"
+        self.lineage_dir = self.root / "lineage"
         self._written_since_scan = 0
-        for d in (self.entries_dir, self.tmp_dir, self.trash_dir):
+        for d in (self.entries_dir, self.tmp_dir, self.trash_dir, self.lineage_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._sweep()
 
@@ -156,6 +158,31 @@ class Cache:
             return
         shutil.rmtree(dest, ignore_errors=True)
 
+    # ------------------------------------------------------------ lineage
+
+    def _lineage_path(self, lineage: str) -> Path:
+        return self.lineage_dir / lineage[:2] / f"{lineage}.json"
+
+    def lineage(self, lineage: str) -> list[Entry]:
+        """The committed entries recorded for a lineage, newest first (evicted ones drop out)."""
+        try:
+            keys = json.loads(self._lineage_path(lineage).read_text())
+        except (OSError, ValueError):
+            return []
+        found = (self.lookup(k) for k in keys if isinstance(k, str))
+        return [e for e in found if e is not None]
+
+    def remember(self, lineage: str, key: str, keep: int) -> None:
+        """Record `key` as the newest entry of a lineage. Two writers at once may lose one
+        record: that costs a later run some reuse, never correctness."""
+        path = self._lineage_path(lineage)
+        try:
+            keys = json.loads(path.read_text())
+        except (OSError, ValueError):
+            keys = []
+        keys = [key] + [k for k in keys if k != key][: keep - 1]
+        write_text_atomic(path, json.dumps(keys))
+
     # ------------------------------------------------------------ housekeeping
 
     def list(self) -> list[tuple[float, int, Path]]:
@@ -204,6 +231,8 @@ class Cache:
         for _, _, path in self.list():
             self._remove(path)
             n += 1
+        shutil.rmtree(self.lineage_dir, ignore_errors=True)
+        self.lineage_dir.mkdir(parents=True, exist_ok=True)
         return n
 
 

@@ -165,9 +165,39 @@ class Clip:
 
     type_name = "Clip"
 
-    def __init__(self, reader, count: int, height: int, width: int, version: str):
+    def __init__(self, reader, count: int, height: int, width: int, version: str,
+                 frame_versions: list | None = None):
         self.reader, self.count, self.height, self.width = reader, int(count), int(height), int(width)
         self.version = version
+        self._frame_versions = frame_versions
+
+    @property
+    def frame_versions(self) -> list:
+        """A data-version per frame (None: a frame this clip does not hold, see `present`).
+
+        A source that cannot tell its frames apart (one video file) gives
+        none, and every frame then changes with the clip.
+        """
+        if self._frame_versions is None:
+            self._frame_versions = [digest(self.version, t) for t in range(self.count)]
+        return self._frame_versions
+
+    def present(self):
+        """The frames this clip holds as ranges: all, unless it came from a frame-range run."""
+        from . import frames
+
+        if self._frame_versions is None or None not in self._frame_versions:
+            return ((0, self.count),) if self.count else ()
+        return frames.from_frames(t for t, v in enumerate(self._frame_versions) if v is not None)
+
+    def span(self, start: int, stop: int) -> "Clip":
+        """Frames start..stop-1 as a clip of their own (read from this one, nothing copied)."""
+        start, stop = max(0, int(start)), min(self.count, int(stop))
+        return self._derive(OffsetReader(self.reader, start), max(0, stop - start),
+                            digest(self.version, "span", start, stop), self.frame_versions[start:stop], start)
+
+    def _derive(self, reader, count, version, frame_versions, offset):
+        return type(self)(reader, count, self.height, self.width, version, frame_versions)
 
     def __len__(self) -> int:
         return self.count
@@ -210,9 +240,16 @@ class Frames(Clip):
 
     type_name = "Frames"
 
-    def __init__(self, reader, count, height, width, version, fps: Fraction = Fraction(25), source: SourceInfo | None = None):
-        super().__init__(reader, count, height, width, version)
+    def __init__(self, reader, count, height, width, version, frame_versions: list | None = None,
+                 fps: Fraction = Fraction(25), source: SourceInfo | None = None):
+        super().__init__(reader, count, height, width, version, frame_versions)
         self.fps, self.source = Fraction(fps), source
+
+    def _derive(self, reader, count, version, frame_versions, offset):
+        source = self.source
+        if source is not None:  # audio and timecode follow the frames that are kept
+            source = SourceInfo(source.path, source.first + offset, source.fps)
+        return Frames(reader, count, self.height, self.width, version, frame_versions, fps=self.fps, source=source)
 
     @property
     def frame_shape(self) -> tuple:
@@ -225,12 +262,64 @@ class Masks(Clip):
     type_name = "Masks"
 
 
+class OffsetReader:
+    """Reads frames of another reader from `offset` on (a clip's span)."""
+
+    def __init__(self, reader, offset: int):
+        self.reader, self.offset = reader, offset
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.reader.read(start + self.offset, stop + self.offset)
+
+    @property
+    def natural_chunk(self):
+        return getattr(self.reader, "natural_chunk", None)
+
+
+class PresentOnly:
+    """Reads a clip from a frame-range run, refusing the frames that run left out
+    (they are stored as zeros, which must never pass for pixels)."""
+
+    def __init__(self, reader, versions: list):
+        self.reader, self.versions = reader, versions
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        missing = next((t for t in range(start, stop) if self.versions[t] is None), None)
+        if missing is not None:
+            raise ValueError(f"frame {missing} was not rendered: this clip comes from a run of some frames "
+                             f"only; run the graph for the frames you need")
+        return self.reader.read(start, stop)
+
+    @property
+    def natural_chunk(self):
+        return getattr(self.reader, "natural_chunk", None)
+
+
+def stored_reader(reader):
+    """The reader that holds a clip's data, beneath any check on which frames may be read."""
+    return reader.reader if isinstance(reader, PresentOnly) else reader
+
+
+def frame_version(frame: np.ndarray) -> str:
+    """The data-version of one stored frame: a hash of its bytes."""
+    return hashlib.blake2b(np.ascontiguousarray(frame).tobytes(), digest_size=16).hexdigest()
+
+
+def clip_version(header: dict, frame_versions: list) -> str:
+    """A clip's version from its header and frame versions, so a clip spliced from
+    reused and new frames has the version a cold render of the same bytes has."""
+    return digest(header, frame_versions)
+
+
 def chunk_frames(frame_shape: tuple) -> int:
     return max(1, CHUNK_BYTES // max(1, int(np.prod(frame_shape))))
 
 
+_HASH = object()  # a buffered frame whose version is its hash, computed when its chunk is written
+
+
 class ClipWriter:
-    """Appends frames to chunk files in a folder and hashes them as it goes."""
+    """Appends frames to chunk files in a folder, with a data-version per frame."""
 
     def __init__(self, folder: Path, frame_shape: tuple, compressed: bool, make: Callable[..., Clip], header: dict):
         keep_large_arrays_out_of_the_heap()  # or the heap grows with clip length
@@ -240,14 +329,20 @@ class ClipWriter:
         self.chunk = chunk_frames(self.frame_shape)
         self._buf = np.empty((self.chunk, *self.frame_shape), dtype=np.uint8)
         self._fill = 0
+        self._pending: list = []  # versions of the buffered frames (or _HASH)
         self._chunks_written = 0
-        self._hash = hashlib.blake2b(digest_size=16)
-        self._hash.update(json.dumps(header, sort_keys=True).encode())
+        self._header = header
+        self.versions: list = []
         self.count = 0
         self._closed = False
 
-    def append(self, frames: np.ndarray) -> None:
-        """Add one frame (frame_shape) or a batch (k, *frame_shape) of uint8."""
+    def append(self, frames: np.ndarray, versions: list | None = None) -> None:
+        """Add one frame (frame_shape) or a batch (k, *frame_shape) of uint8.
+
+        `versions` gives the frames' known versions (frames reused from an
+        earlier result; None marks a frame the clip does not hold); without
+        it each frame's version is the hash of its bytes.
+        """
         arr = np.asarray(frames)
         if arr.shape == self.frame_shape:
             arr = arr[None]
@@ -255,32 +350,52 @@ class ClipWriter:
             raise ValueError(f"frame shape {arr.shape[1:]} does not match the clip's {self.frame_shape}")
         if arr.dtype != np.uint8:
             raise ValueError(f"frames must be uint8, got {arr.dtype}")
+        if versions is not None and len(versions) != len(arr):
+            raise ValueError(f"{len(versions)} versions for {len(arr)} frames")
         pos = 0
         while pos < len(arr):
             take = min(self.chunk - self._fill, len(arr) - pos)
             self._buf[self._fill:self._fill + take] = arr[pos:pos + take]
+            self._pending += [_HASH] * take if versions is None else list(versions[pos:pos + take])
             self._fill += take
             pos += take
             if self._fill == self.chunk:
                 self._flush()
         self.count += len(arr)
 
+    @property
+    def at_chunk_start(self) -> bool:
+        return self._fill == 0
+
+    def link_chunk(self, path: Path, versions: list) -> None:
+        """Take a whole stored chunk of another clip with the same layout, without copying it."""
+        if self._fill or len(versions) != self.chunk:
+            raise ValueError("only a whole chunk can be linked, at a chunk boundary")
+        _link_or_copy(Path(path), self.folder / self._chunk_name(self._chunks_written))
+        self._chunks_written += 1
+        self.versions += list(versions)
+        self.count += self.chunk
+
+    def _chunk_name(self, index: int) -> str:
+        return f"{index:06d}{'.z' if self.compressed else '.npy'}"
+
     def _flush(self) -> None:
         if not self._fill:
             return
         data = self._buf[: self._fill]
-        self._hash.update(data.tobytes())
-        name = f"{self._chunks_written:06d}"
+        self.versions += [frame_version(data[i]) if v is _HASH else v for i, v in enumerate(self._pending)]
+        path = self.folder / self._chunk_name(self._chunks_written)
         if self.compressed:
-            (self.folder / f"{name}.z").write_bytes(zlib.compress(data.tobytes(), 1))
+            path.write_bytes(zlib.compress(data.tobytes(), 1))
         else:
             # The bytes np.save writes, but through file.write: np.save's tofile reports a full
             # disk as "N requested and M written" with no errno, so it would not read as one.
-            with open(self.folder / f"{name}.npy", "wb") as fh:
+            with open(path, "wb") as fh:
                 np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(data))
                 fh.write(memoryview(np.ascontiguousarray(data)).cast("B"))
         self._chunks_written += 1
         self._fill = 0
+        self._pending = []
 
     def close(self) -> Clip:
         if self._closed:
@@ -289,16 +404,23 @@ class ClipWriter:
         self._closed = True
         self._buf = None
         reader = ChunkReader(self.folder, self.count, self.frame_shape, self.chunk, self.compressed)
-        version = digest(self._hash.hexdigest(), self.count)
+        version = clip_version(self._header, self.versions)
         h, w = self.frame_shape[:2]
-        return self._make(reader, self.count, h, w, version)
+        return self._make(reader, self.count, h, w, version, self.versions)
+
+
+def writer_like(folder: Path, clip: Clip) -> ClipWriter:
+    """A writer for a clip of the same type, size, rate and source as `clip`."""
+    if isinstance(clip, Frames):
+        return frames_writer(folder, clip.height, clip.width, clip.fps, clip.source)
+    return masks_writer(folder, clip.height, clip.width)
 
 
 def frames_writer(folder: Path, height: int, width: int, fps: Fraction, source: SourceInfo | None = None) -> ClipWriter:
     fps = Fraction(fps)
     header = {"type": "Frames", "h": height, "w": width, "fps": str(fps)}
     return ClipWriter(folder, (height, width, 3), False,
-                      lambda r, n, h, w, v: Frames(r, n, h, w, v, fps=fps, source=source), header)
+                      lambda r, n, h, w, v, fv: Frames(r, n, h, w, v, fv, fps=fps, source=source), header)
 
 
 def masks_writer(folder: Path, height: int, width: int) -> ClipWriter:
@@ -341,10 +463,11 @@ class KeyMasks(dict):
 
     @property
     def version(self) -> str:
-        parts = ["KeyMasks", self.height, self.width]
-        for k in sorted(self):
-            parts += [k, np.ascontiguousarray(self[k]).tobytes()]
-        return digest(*parts)
+        return digest("KeyMasks", self.height, self.width, self.frame_versions())
+
+    def frame_versions(self) -> dict:
+        """{frame: version}: a keyframe added or changed at N changes N only."""
+        return {k: digest(self.height, self.width, np.ascontiguousarray(self[k]).tobytes()) for k in sorted(self)}
 
 
 class _Records(dict):
@@ -360,6 +483,10 @@ class _Records(dict):
     @property
     def version(self) -> str:
         return digest(self.type_name, {str(k): self[k] for k in sorted(self)})
+
+    def frame_versions(self) -> dict:
+        """{frame: version}: a prompt added at frame N changes N only."""
+        return {k: digest(self.type_name, self[k]) for k in sorted(self)}
 
     def to_json(self) -> dict:
         return {str(k): self[k] for k in sorted(self)}
@@ -404,7 +531,7 @@ def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
         raise TypeError(f"output '{name}' must be {type_name}, got {type(value).__name__}")
     meta: dict = {"type": type_name, "version": value.version}
     if isinstance(value, Clip):
-        reader = value.reader
+        reader = stored_reader(value.reader)
         if isinstance(reader, ChunkReader):
             base_res = base.resolve()
             if base_res not in reader.folder.resolve().parents:
@@ -413,7 +540,8 @@ def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
                 for f in reader.files():
                     _link_or_copy(f, folder / f.name)
                 reader = ChunkReader(folder, reader.count, reader.shape, reader.chunk, reader.compressed)
-        meta.update(reader=reader.to_meta(base), count=value.count, height=value.height, width=value.width)
+        meta.update(reader=reader.to_meta(base), count=value.count, height=value.height, width=value.width,
+                    frames=value.frame_versions)
         if isinstance(value, Frames):
             meta.update(fps=str(value.fps), source=value.source.to_json() if value.source else None)
     elif isinstance(value, KeyMasks):
@@ -423,7 +551,53 @@ def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
         meta.update(file=path.name, height=value.height, width=value.width)
     else:
         meta.update(records=value.to_json())
+    if not isinstance(value, Clip):
+        meta["frames"] = {str(k): v for k, v in value.frame_versions().items()}
     return meta
+
+
+def splice(writer: ClipWriter, count: int, rendered: Clip | None, render: tuple, base: Clip | None, keep: tuple) -> Clip:
+    """A clip of `count` frames: the `render` frames from `rendered`, the `keep` frames from `base`.
+
+    `rendered` holds the render frames in order (or is a whole clip, read at
+    the same indices). Frames in neither are left out: stored as zeros with
+    version None. Whole stored chunks of `base` are linked, not copied.
+    """
+    from . import frames as fr
+
+    sequential = rendered is not None and rendered.count != count
+    pos = {}  # frame index -> index in `rendered`
+    if sequential:
+        for i, t in enumerate(fr.frames_of(render)):
+            pos[t] = i
+    base_reader = stored_reader(base.reader) if base is not None else None
+    linkable = (isinstance(base_reader, ChunkReader) and base_reader.chunk == writer.chunk
+                and base_reader.compressed == writer.compressed and base.count == count)
+    pieces = sorted([(a, b, "render") for a, b in render] + [(a, b, "keep") for a, b in keep])
+    t = 0
+    while t < count:
+        piece = next(((a, b, k) for a, b, k in pieces if a <= t < b), None)
+        if piece is None:
+            nxt = min([a for a, _, _ in pieces if a > t], default=count)
+            stop = min(nxt, t + writer.chunk)
+            writer.append(np.zeros((stop - t, *writer.frame_shape), np.uint8), [None] * (stop - t))
+            t = stop
+            continue
+        _, b, kind = piece
+        if kind == "keep":
+            if linkable and writer.at_chunk_start and t % writer.chunk == 0 and t + writer.chunk <= b:
+                ci = t // writer.chunk
+                writer.link_chunk(base_reader.files()[ci], base.frame_versions[t:t + writer.chunk])
+                t += writer.chunk
+                continue
+            stop = min(b, t + writer.chunk - (t % writer.chunk) if linkable else t + writer.chunk)
+            writer.append(base.read(t, stop), base.frame_versions[t:stop])
+        else:
+            stop = min(b, t + writer.chunk)
+            lo = pos[t] if sequential else t
+            writer.append(rendered.read(lo, lo + stop - t), rendered.frame_versions[lo:lo + stop - t])
+        t = stop
+    return writer.close()
 
 
 def load_value(meta: dict, base: Path) -> Any:
@@ -431,11 +605,14 @@ def load_value(meta: dict, base: Path) -> Any:
     type_name = meta["type"]
     if type_name in ("Frames", "Masks"):
         reader = reader_from_meta(meta["reader"], base)
+        versions = meta.get("frames")
+        if versions is not None and None in versions:
+            reader = PresentOnly(reader, versions)
         if type_name == "Frames":
             src = meta.get("source")
-            return Frames(reader, meta["count"], meta["height"], meta["width"], meta["version"],
+            return Frames(reader, meta["count"], meta["height"], meta["width"], meta["version"], versions,
                           fps=Fraction(meta["fps"]), source=SourceInfo(**src) if src else None)
-        return Masks(reader, meta["count"], meta["height"], meta["width"], meta["version"])
+        return Masks(reader, meta["count"], meta["height"], meta["width"], meta["version"], versions)
     if type_name == "KeyMasks":
         with np.load(base / meta["file"]) as z:
             items = {int(k[1:]): z[k] for k in z.files}

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .data import TYPES
+from .frames import WHOLE, Temporal
 
 # The types that travel on edges (DESIGN.md, "Data on the edges"), named once, by the data module.
 DATA_TYPES = tuple(TYPES)
+CLIP_TYPES = ("Frames", "Masks")
 
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "path", "list")
 PATH_IO = ("read", "write")
@@ -183,6 +185,9 @@ class NodeType:
     # and path params (the checkpoint file it resolved) to its cache key.
     preflight: Callable[[dict, Any], list] | None = None
     fingerprint: Callable[[dict, Any], Any] | None = None
+    # How output frame t depends on input frames (engine/frames.py): a Temporal, or
+    # a function of the params giving one. Whole, the default, keeps the plain render.
+    temporal: Temporal | Callable[[dict], Temporal] = WHOLE
 
     def __post_init__(self):
         self.inputs, self.outputs, self.params = tuple(self.inputs), tuple(self.outputs), tuple(self.params)
@@ -197,6 +202,29 @@ class NodeType:
             raise ValueError(f"{self.id}: inputs and params share one namespace; duplicated: {', '.join(dupes)}")
         if len({o.name for o in self.outputs}) != len(self.outputs):
             raise ValueError(f"{self.id}: duplicated output names")
+        if isinstance(self.temporal, Temporal):
+            self._check_temporal(self.temporal)
+
+    def _check_temporal(self, decl: Temporal) -> Temporal:
+        # A frame-aware node's outputs span the frames of its first clip input:
+        # a clip of that length, or frame-keyed data on those frames.
+        if decl.kind != "whole" and not any(p.type in CLIP_TYPES for p in self.inputs):
+            raise ValueError(f"{self.id}: a {decl.kind} declaration needs a clip input (Frames or Masks)")
+        return decl
+
+    def temporal_text(self) -> str:
+        """The declaration for people; a function of the params is described by its docstring."""
+        if not self.inputs:
+            return "a source: reads no frames of other nodes"
+        if isinstance(self.temporal, Temporal):
+            return self.temporal.describe()
+        return (inspect.getdoc(self.temporal) or "depends on the params").splitlines()[0]
+
+    def temporal_for(self, params: dict) -> Temporal:
+        """The declaration that holds for these params."""
+        if isinstance(self.temporal, Temporal):
+            return self.temporal
+        return self._check_temporal(self.temporal(params))
 
     def input(self, name: str) -> Input | None:
         return next((p for p in self.inputs if p.name == name), None)
@@ -221,6 +249,7 @@ class NodeType:
             "inputs": [p.to_json() for p in self.inputs],
             "outputs": [p.to_json() for p in self.outputs],
             "params": [p.to_json() for p in self.params],
+            "temporal": self.temporal.to_json() if isinstance(self.temporal, Temporal) else {"kind": "depends on params"},
         }
 
     def describe(self) -> str:
@@ -247,23 +276,28 @@ class NodeType:
             lines.append(f"  {p.name:<16} {p.type} = {json.dumps(p.default)}{tail}")
             if p.doc:
                 lines.append(f"  {'':<16} {p.doc}")
+        lines.append(f"frames: {self.temporal_text()}")
         lines.append(f"origin: {self.origin}")
         return "\n".join(lines)
 
 
 def node(id: str, *, category: str = "other", doc: str = "", version: int = 1,
          inputs=(), outputs=(), params=(), gpu: bool = False,
-         preflight: Callable | None = None, fingerprint: Callable | None = None) -> Callable[[Callable], NodeType]:
+         preflight: Callable | None = None, fingerprint: Callable | None = None,
+         temporal: Temporal | Callable[[dict], Temporal] = WHOLE) -> Callable[[Callable], NodeType]:
     """Decorator: turn a render function into a `NodeType`.
 
     The render function is called as `render(ctx, **inputs, **params)` and
     returns {output name: value}, or the bare value when there is one output.
+    A node declaring a `temporal` other than whole renders the output frames
+    `ctx.frames_wanted` lists, in order, and may read any input frame.
     """
 
     def wrap(fn: Callable) -> NodeType:
         nt = NodeType(id=id, render=fn, category=category, doc=doc or (inspect.getdoc(fn) or "").split("\n")[0],
                       version=version, inputs=inputs, outputs=outputs, params=params, gpu=gpu,
-                      origin=f"{fn.__module__}", preflight=preflight, fingerprint=fingerprint)
+                      origin=f"{fn.__module__}", preflight=preflight, fingerprint=fingerprint,
+                      temporal=temporal)
         sig = inspect.signature(fn)
         takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
         if not takes_kwargs:

@@ -1,11 +1,11 @@
-"""The caching executor: runs the nodes a request needs, each at most once.
+"""The caching executor: runs the nodes a request needs, each at most once,
+and of each only the frames the request and the edits call for.
 
-The scheduler is a plain loop in the spirit of `dask/local.py`: the main
-thread keeps the state (waiting, ready, running, finished), decides cache
-hits, and hands renders to a thread pool. A node's cache key is a hash of its
-type id and version, its params, the fingerprints of the files it reads, and
-the data-versions of its inputs. Its outputs' data-versions are content
-hashes, so a re-run that gives the same content stops invalidation there.
+The main thread drives the scheduler's state (engine/scheduler.py), asks the
+cache policy (engine/policy.py) whether a ready node is a hit or which frames
+it must render, and hands renders to a thread pool. A frame-aware node's
+rendered frames are spliced with the frames it keeps from an earlier entry,
+so its new entry holds exactly what a cold render would.
 """
 from __future__ import annotations
 
@@ -23,12 +23,10 @@ import networkx as nx
 from . import data
 from .cache import Cache
 from .config import RunConfig
-from .data import digest
 from .devices import device_lock, resolve_device
 from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem, is_disk_full
-from .fingerprint import fingerprint_path
-
-ENGINE_KEY_VERSION = 1
+from . import frames as fr
+from . import policy, scheduler
 
 
 @dataclass
@@ -60,9 +58,12 @@ class NodeReport:
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
     traceback: str | None = None
+    frames: dict | None = None  # {"rendered": N, "reused": M} for nodes that give or take a clip
 
     def to_json(self) -> dict:
         d = {"type": self.type, "status": self.status, "seconds": round(self.seconds, 4), "key": self.key}
+        if self.frames is not None:
+            d["frames"] = dict(self.frames)
         if self.error:
             d["error"] = self.error
         if self.notes:
@@ -110,9 +111,15 @@ class Context:
     """What a render function gets besides its inputs and params; `config` is the run's configuration."""
 
     def __init__(self, node_id: str, type_id: str, device: str, workdir: Path,
-                 emit: Callable[[Event], None], config: RunConfig, report: NodeReport):
+                 emit: Callable[[Event], None], config: RunConfig, report: NodeReport,
+                 frames_wanted: tuple | None = None, earlier: tuple[Path, int] | None = None):
         self.node_id, self.type_id, self.device = node_id, type_id, device
         self.config = config
+        # A frame-aware node renders exactly these output frames, as sorted (start, stop)
+        # ranges, in order; None for a whole node, which renders everything.
+        self.frames_wanted = frames_wanted
+        self._earlier = earlier
+        self._state_dir = workdir / "state"
         self.workdir = workdir / "scratch"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._data_dir = workdir / "data"
@@ -141,6 +148,23 @@ class Context:
     def note(self, message: str) -> None:
         self._report.notes.append(message)
         self._emit(Event("note", self.node_id, self.type_id, message=message))
+
+    @property
+    def state_dir(self) -> Path:
+        """A folder kept in this node's cache entry, for state a later partial render resumes from
+        (a causal node's memory at some frames)."""
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        return self._state_dir
+
+    def earlier_state(self) -> tuple[Path, int] | None:
+        """(state folder of the entry this render builds on, frame F) or None.
+
+        State saved there from before frame F still holds: no input frame or
+        prompt before F changed since.
+        """
+        if self._earlier is None or not self._earlier[0].is_dir():
+            return None
+        return self._earlier
 
     def _writer_dir(self) -> Path:
         self._n_writers += 1
@@ -171,38 +195,8 @@ def _normalise_outputs(nt, result) -> dict:
     return result
 
 
-def _canonical(value):
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def node_key(nt, params: dict, input_versions: dict, extra: Any) -> str:
-    files = {p.name: fingerprint_path(params[p.name]) for p in nt.params
-             if p.type == "path" and p.io == "read" and params.get(p.name)}
-    return digest("node", ENGINE_KEY_VERSION, nt.id, nt.version,
-                  {k: _canonical(v) for k, v in sorted(params.items())},
-                  dict(sorted(input_versions.items())), files, extra)
-
-
-def key_for(nt, params: dict, upstream: list[tuple[str, str, str]], versions: dict, config: RunConfig) -> str:
-    """A node's cache key, once the data-versions of its inputs are known."""
-    ins = {port: versions[(src, out)] for port, src, out in upstream}
-    extra = nt.fingerprint(params, config) if nt.fingerprint else None
-    return node_key(nt, params, ins, extra)
-
-
-def upstream_of(graph, nodes) -> dict[str, list[tuple[str, str, str]]]:
-    """{node: [(input port, source node, source output)]} for the given nodes."""
-    ups: dict[str, list[tuple[str, str, str]]] = {n: [] for n in nodes}
-    for src, out, dst, port in graph.edges():
-        if dst in ups:
-            ups[dst].append((port, src, out))
-    return ups
-
-
 def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None = None) -> dict | None:
-    """{node: cache Entry} for `node_id` and its ancestors when all are cached, else None.
+    """{node: cache Entry} for `node_id` and its ancestors when all are cached whole, else None.
 
     Renders nothing: this is how a viewer finds results of an earlier run or
     another process. `config` gives the checkpoint folders the keys depend on.
@@ -216,7 +210,7 @@ def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None =
         order = [n for n in nx.topological_sort(dag) if n in needed]
     except nx.NetworkXUnfeasible:
         return None
-    upstream = upstream_of(graph, order)
+    upstream = scheduler.upstream_of(graph.edges(), order)
     versions: dict[tuple[str, str], str] = {}
     entries = {}
     for n in order:
@@ -224,11 +218,11 @@ def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None =
         if nt is None:
             return None
         try:
-            key = key_for(nt, graph.params_of(n), upstream[n], versions, config)
+            key = policy.key_for(nt, graph.params_of(n), upstream[n], versions, config)
         except Exception:  # a half-edited graph: nothing to find yet
             return None
         entry = cache.lookup(key)
-        if entry is None or not _usable(entry.meta):
+        if entry is None or not policy.usable(entry.meta) or not policy.covers(entry.meta, fr.ALL):
             return None
         for name, meta in entry.meta.get("outputs", {}).items():
             versions[(n, name)] = meta["version"]
@@ -236,36 +230,41 @@ def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None =
     return entries
 
 
-def _writes_fingerprint(nt, params: dict) -> dict:
-    out = {}
-    for p in nt.params:
-        if p.type == "path" and p.io == "write" and params.get(p.name):
-            out[str(params[p.name])] = fingerprint_path(params[p.name], recursive=True)
-    return out
+def _frames_asked(span: tuple[int, int] | None) -> fr.Ranges:
+    return fr.ALL if span is None else ((span[0], span[1] + 1),)
 
 
-def _usable(meta: dict) -> bool:
-    """Whether a cache entry may stand for a render: its files intact, its clips readable here."""
-    return _writes_intact(meta) and data.readers_known(meta)
+def _check_span(span) -> tuple[int, int] | None:
+    if span is None:
+        return None
+    try:
+        a, b = (int(v) for v in span)
+    except (TypeError, ValueError):
+        raise GraphError([Problem(f"frames {span!r}: give (first, last), inclusive")]) from None
+    if a < 0 or b < a:
+        raise GraphError([Problem(f"frames {a}-{b}: the first frame must be at least 0 and at most the last")])
+    return a, b
 
 
-def _writes_intact(meta: dict) -> bool:
-    """A sink's cached result counts only while the files it wrote are still there, unchanged."""
-    for path, recorded in meta.get("writes", {}).items():
-        if not recorded or fingerprint_path(path, recursive=True) != recorded:
-            return False
-    return True
+def _first_clip_count(meta: dict) -> int | None:
+    for out in meta.get("outputs", {}).values():
+        if out["type"] in ("Frames", "Masks"):
+            return out["count"]
+    return None
 
 
-def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | None = None,
+def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int] | None = None,
+              config: RunConfig | None = None,
               cache_dir: str | Path | None = None, cache_size: int | str | None = None, cache: Cache | None = None,
               device: str = "auto", jobs: int = 1, no_cache: bool = False,
               on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
               check_files: bool = True) -> RunResult:
     """Run `graph` (or the nodes `targets` need). Raises GraphError before anything runs.
 
-    The run's settings come as one `config`, or, without one, as the keywords
-    cache_dir, cache_size, cache, device, jobs, no_cache and cancel.
+    `frames=(a, b)` renders only what frames a..b (inclusive) of the outputs
+    (or of the targets) need. The run's settings come as one `config`, or,
+    without one, as the keywords cache_dir, cache_size, cache, device, jobs,
+    no_cache and cancel.
     """
     t_start = time.perf_counter()
     if config is None:
@@ -280,6 +279,7 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
     if config.cache is None:
         config = config.with_(cache=Cache(cache_dir, cache_size))
     cache, device, jobs, no_cache, cancel = config.cache, config.device, config.jobs, config.no_cache, config.cancel
+    span = _check_span(frames)
 
     reg = graph.registry
     dag = graph.dag()
@@ -289,6 +289,12 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
     order = [n for n in nx.topological_sort(dag) if n in needed]
     types = {n: reg.get(graph.nodes[n].type) for n in order}
     params = {n: graph.params_of(n) for n in order}
+    decls = {n: types[n].temporal_for(params[n]) for n in order}
+    upstream = scheduler.upstream_of(graph.edges(), order)
+    sources = {src for n in order for _, src, _ in upstream[n]}
+    ends = targets or [n for n in order if n not in sources]
+    state = scheduler.initial(order, upstream, scheduler.wanted_frames(
+        order, upstream, decls, params, {n: _frames_asked(span) for n in ends}))
 
     emit_lock = threading.Lock()
 
@@ -298,12 +304,6 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
                 on_event(ev)
 
     reports = {n: NodeReport(n, types[n].id) for n in order}
-    upstream = upstream_of(graph, order)
-    downstream: dict[str, set[str]] = {n: set() for n in order}
-    for n in order:
-        for _, src, _ in upstream[n]:
-            downstream[src].add(n)
-
     versions: dict[tuple[str, str], str] = {}  # (node, output) -> data-version
     entries: dict[str, Any] = {}  # node -> committed cache Entry
     values: dict[tuple[str, str], Callable[[], Any]] = {}
@@ -318,12 +318,16 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
                 loaded[(node, output)] = data.load_value(entry.meta["outputs"][output], entry.path)
             return loaded[(node, output)]
 
-    def finish(node: str, entry) -> None:
+    def output_meta(node: str, output: str) -> dict:
+        return entries[node].meta["outputs"][output]
+
+    def finish(node: str, entry) -> list[str]:
         entries[node] = entry
         pinned.add(entry.key)
         for name, meta in entry.meta["outputs"].items():
             versions[(node, name)] = meta["version"]
             values[(node, name)] = lambda node=node, name=name: load(node, name)
+        return scheduler.finish(state, node)
 
     gpu_device: str | None = None
 
@@ -335,62 +339,80 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
             gpu_device = resolve_device(device)
         return gpu_device
 
-    def render(node: str, key: str, dev: str) -> Any:
+    def render(node: str, key: str, dev: str, plan: policy.Plan | None, inputs: dict | None) -> Any:
         nt, rep = types[node], reports[node]
         pending = cache.begin(key)
-        lock = device_lock(dev) if nt.gpu else None
+        lock = device_lock(dev) if nt.gpu and (plan is None or plan.render) else None
         try:
             if lock is not None:
                 while not lock.acquire(timeout=0.1):
                     if cancel.is_set():
                         raise Cancelled()
             try:
-                emit(Event("running", node, nt.id, 0.0))
                 t0 = time.perf_counter()
-                ctx = Context(node, nt.id, dev, pending.path, emit, config, rep)
-                kwargs = dict(params[node])
-                for inp in nt.inputs:
-                    kwargs[inp.name] = None
-                for port, src, out in upstream[node]:
-                    kwargs[port] = load(src, out)
-                result = _normalise_outputs(nt, nt.render(ctx, **kwargs))
-                ctx.check_cancelled()
-                out_meta = {o.name: data.save_value(o.type, result[o.name], pending.path, o.name) for o in nt.outputs}
+                earlier = (plan.base.path / "state", plan.clean_before) if plan and plan.base else None
+                ctx = Context(node, nt.id, dev, pending.path, emit, config, rep,
+                              frames_wanted=plan.render if plan is not None else None, earlier=earlier)
+                result = {}
+                if plan is None or plan.render:
+                    emit(Event("running", node, nt.id, 0.0))
+                    kwargs = dict(params[node])
+                    for inp in nt.inputs:
+                        kwargs[inp.name] = None
+                    for port, src, out in upstream[node]:
+                        kwargs[port] = load(src, out)
+                    result = _normalise_outputs(nt, nt.render(ctx, **kwargs))
+                    ctx.check_cancelled()
+                out_meta = {}
+                for o in nt.outputs:
+                    value = result.get(o.name)
+                    if plan is not None:
+                        value = _assemble(ctx, node, o.name, value, plan)
+                    out_meta[o.name] = data.save_value(o.type, value, pending.path, o.name)
                 rep.seconds = time.perf_counter() - t0
             finally:
                 if lock is not None:
                     lock.release()
             meta = {"node": node, "type": nt.id, "outputs": out_meta, "seconds": rep.seconds,
-                    "writes": _writes_fingerprint(nt, params[node]), "notes": rep.notes}
-            return cache.commit(pending, meta)
+                    "writes": policy.writes_fingerprint(nt, params[node]), "notes": rep.notes}
+            if plan is not None:
+                meta.update(count=plan.count, done=fr.to_json(plan.done), inputs=inputs)
+            entry = cache.commit(pending, meta)
         except BaseException:
             cache.abort(pending)
             raise
+        if plan is not None:
+            cache.remember(policy.lineage_key(nt, params[node], upstream[node], config), entry.key, policy.LINEAGE_KEEP)
+        return entry
 
-    remaining_inputs = {n: len({src for _, src, _ in upstream[n]}) for n in order}
-    ready = [n for n in order if remaining_inputs[n] == 0]
+    def frames_report(node: str, entry, plan: policy.Plan | None, ran: bool) -> dict | None:
+        if plan is not None:
+            return plan.frames_report() if ran else {"rendered": 0, "reused": fr.size(
+                fr.clamp(state.wanted[node], plan.count))}
+        meta = entry.meta
+        count = meta.get("count") if "done" in meta else _first_clip_count(meta)
+        if count is None:
+            return None
+        if "done" in meta:  # a frame-aware node's entry found under its key
+            return {"rendered": 0, "reused": fr.size(fr.clamp(state.wanted[node], count))}
+        return {"rendered": count, "reused": 0} if ran else {"rendered": 0, "reused": count}
+
     for n in order:
         emit(Event("queued", n, types[n].id))
     running: dict[Future, str] = {}
     inflight: set[str] = set()  # keys being rendered now
     produced: dict[str, Any] = {}  # key -> entry committed by this run
-    looked_up: set[str] = set()  # nodes whose key the cache has already been asked for
+    plans: dict[str, tuple] = {}  # node -> (plan, inputs) once settled
     busy_devices: set[str] = set()
     cancelled = False
     slots = max(1, jobs)
 
-    def mark_skipped(node: str, reason: str) -> None:
-        for d in [node] + sorted(nx.descendants(dag, node) & needed):
+    def skip_all(nodes: list[str], reason: str) -> None:
+        for d in nodes:
             r = reports[d]
             if r.status == "pending":
                 r.status, r.error = "skipped", reason
                 emit(Event("skipped", d, r.type, message=reason))
-
-    def release(node: str) -> None:
-        for d in sorted(downstream[node], key=order.index):
-            remaining_inputs[d] -= 1
-            if remaining_inputs[d] == 0 and reports[d].status == "pending":
-                ready.append(d)
 
     def fail(node: str, exc: BaseException) -> None:
         rep = reports[node]
@@ -405,30 +427,62 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
         rep.error = str(NodeFailed(node, rep.type, exc))
         rep.traceback = "".join(traceback.format_exception(exc))
         emit(Event("failed", node, rep.type, message=rep.error))
-        mark_skipped(node, f"upstream node '{node}' failed")
+        skip_all(scheduler.fail(state, node), f"upstream node '{node}' failed")
+
+    def settle(node: str):
+        """Find what a ready node needs: None when its cached entry serves, else (plan, inputs).
+
+        Asks the cache once per node: a node waiting for a free slot must not re-read it every tick.
+        """
+        nt, rep = types[node], reports[node]
+        entry = produced.get(rep.key)  # an identical node rendered it in this run
+        if entry is None and node in plans:
+            return plans[node]
+        if entry is None and not no_cache:
+            entry = cache.lookup(rep.key)
+        if entry is not None and policy.usable(entry.meta) and policy.covers(entry.meta, state.wanted[node]):
+            rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
+            rep.frames = frames_report(node, entry, None, False)
+            finish(node, entry)
+            emit(Event("cached", node, nt.id, 1.0))
+            return None
+        decl = decls[node]
+        if decl.kind == "whole":
+            plans[node] = (None, None)
+            return plans[node]
+        inputs = policy.input_frames(upstream[node], output_meta)
+        count = policy.clip_count(nt, inputs)
+        if span is not None and state.wanted[node] != fr.ALL and span[1] >= count:
+            raise BadInput(f"--frames {span[0]}-{span[1]}: the clip has {count} frames here (0..{count - 1}); "
+                           f"ask for frames within it")
+        bases = []
+        if not no_cache:
+            bases = ([entry] if entry is not None else []) + cache.lineage(
+                policy.lineage_key(nt, params[node], upstream[node], config))
+        plan = policy.best_plan(decl, params[node], count, state.wanted[node], inputs, bases)
+        if plan.base is not None:
+            pinned.add(plan.base.key)
+        plans[node] = (plan, inputs)
+        return plans[node]
 
     def dispatch() -> None:
         """Settle cache hits and start renders until nothing more can start now."""
         progress = True
         while progress and not cancelled:
             progress = False
-            for node in list(ready):
+            for node in list(state.ready):
                 nt, rep = types[node], reports[node]
                 if rep.key is None:
-                    rep.key = key_for(nt, params[node], upstream[node], versions, config)
+                    rep.key = policy.key_for(nt, params[node], upstream[node], versions, config)
                 if rep.key in inflight:
                     continue  # an identical node is rendering: wait and reuse its result
-                entry = produced.get(rep.key)
-                if entry is None and not no_cache and node not in looked_up:
-                    # Once per node: a node waiting for a free slot must not re-read the cache every tick.
-                    looked_up.add(node)
-                    entry = cache.lookup(rep.key)
-                if entry is not None and _usable(entry.meta):
-                    ready.remove(node)
-                    rep.status, rep.notes = "cached", list(entry.meta.get("notes", []))
-                    finish(node, entry)
-                    emit(Event("cached", node, nt.id, 1.0))
-                    release(node)
+                try:
+                    settled = settle(node)
+                except BaseException as exc:
+                    fail(node, exc)
+                    progress = True
+                    continue
+                if settled is None:
                     progress = True
                     continue
                 if len(running) >= slots:
@@ -436,16 +490,15 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
                 try:
                     dev = device_for(nt)
                 except ValueError as exc:
-                    ready.remove(node)
                     fail(node, BadInput(str(exc)))
                     continue
                 if nt.gpu and dev in busy_devices:
                     continue
                 if nt.gpu:
                     busy_devices.add(dev)
-                ready.remove(node)
+                scheduler.start(state, node)
                 inflight.add(rep.key)
-                running[pool.submit(render, node, rep.key, dev)] = node
+                running[pool.submit(render, node, rep.key, dev, *settled)] = node
 
     pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="inpainterz-node")
     try:
@@ -465,17 +518,20 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
                     entry = fut.result()
                 except Cancelled:
                     rep.status, rep.error = "skipped", "cancelled"
+                    scheduler.stop(state, node)
                     cancelled = True
                     emit(Event("skipped", node, nt.id, message="cancelled"))
                     continue
                 except BaseException as exc:  # a failing node must not stop its independent siblings
                     fail(node, exc)
                     continue
-                rep.status = "ran"
+                plan = plans[node][0]
+                ran = plan is None or bool(plan.render)
+                rep.status = "ran" if ran else "cached"
+                rep.frames = frames_report(node, entry, plan, ran)
                 produced[rep.key] = entry
                 finish(node, entry)
-                emit(Event("done", node, nt.id, 1.0, seconds=rep.seconds))
-                release(node)
+                emit(Event("done", node, nt.id, 1.0, seconds=rep.seconds) if ran else Event("cached", node, nt.id, 1.0))
                 cache.maybe_evict(pinned)
     except KeyboardInterrupt:
         cancel.set()
@@ -489,8 +545,35 @@ def run_graph(graph, targets: list[str] | None = None, *, config: RunConfig | No
     finally:
         pool.shutdown(wait=True)
         if cancelled:
-            for n in order:
-                if reports[n].status == "pending":
-                    reports[n].status, reports[n].error = "skipped", "cancelled"
+            skip_all(scheduler.skip(state, scheduler.pending(state)), "cancelled")
         cache.evict(pinned)
     return RunResult(reports, time.perf_counter() - t_start, cancelled, values, cache)
+
+
+def _assemble(ctx, node: str, output: str, rendered, plan: policy.Plan):
+    """A frame-aware node's output: its rendered frames spliced with the frames kept from the base."""
+    base = data.load_value(plan.base.meta["outputs"][output], plan.base.path) if plan.keep else None
+    if not isinstance(rendered if rendered is not None else base, data.Clip):
+        return _merge_keyed(rendered, plan, base)
+    if rendered is not None:
+        if not isinstance(rendered, data.Clip):
+            raise TypeError(f"output '{output}' must be a clip")
+        if rendered.count not in (fr.size(plan.render), plan.count):
+            raise TypeError(f"output '{output}' has {rendered.count} frames but ctx.frames_wanted asks for "
+                            f"{fr.size(plan.render)} ({fr.describe(plan.render)}); give those frames, in order")
+        if plan.render == fr.clamp(fr.ALL, plan.count) and rendered.count == plan.count:
+            return rendered  # a cold render of every frame: nothing to splice
+    like = rendered if rendered is not None else base
+    return data.splice(data.writer_like(ctx._writer_dir(), like), plan.count, rendered, plan.render, base, plan.keep)
+
+
+def _merge_keyed(rendered, plan: policy.Plan, base):
+    """Frame-keyed data (KeyMasks, Boxes, Points): the base's kept frames and the rendered ones."""
+    like = rendered if rendered is not None else base
+    keep, render = set(fr.frames_of(plan.keep)), set(fr.frames_of(plan.render))
+    items = {f: v for f, v in (base or {}).items() if f in keep}
+    items.update({f: v for f, v in (rendered or {}).items() if f in render})
+    items = dict(sorted(items.items()))
+    if isinstance(like, data.KeyMasks):
+        return data.KeyMasks(items, like.height, like.width)
+    return type(like)(items)

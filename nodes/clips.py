@@ -16,10 +16,27 @@ def each_frame(clip, step: int = STEP):
         yield from chunk
 
 
-def paired_chunks(a, b, size: int = STEP):
-    """(first index, chunk of a, chunk of b) over two clips of the same length, side by side."""
-    for (start, ca), (_, cb) in zip(a.chunks(size=size), b.chunks(size=size)):
+def chunks_in(clip, ranges, size: int = STEP):
+    """(first index, array) over the frames in `ranges` (all frames when None), a bounded chunk at a time."""
+    for start, stop in ranges if ranges is not None else ((0, len(clip)),):
+        yield from clip.chunks(size=size, start=start, stop=stop)
+
+
+def paired_chunks(a, b, size: int = STEP, ranges=None):
+    """(first index, chunk of a, chunk of b) over two clips of the same length, side by side,
+    over the frames in `ranges` (all frames when None)."""
+    for (start, ca), (_, cb) in zip(chunks_in(a, ranges, size), chunks_in(b, ranges, size)):
         yield start, ca, cb
+
+
+def frames_total(ctx, clip) -> int:
+    """How many frames this render gives: what progress fractions are of."""
+    return sum(b - a for a, b in ctx.frames_wanted) if ctx.frames_wanted is not None else len(clip)
+
+
+def whole_clip(ctx, clip) -> bool:
+    """Whether this render covers every frame of the clip (not a partial, frame-aware one)."""
+    return ctx.frames_wanted is None or tuple(ctx.frames_wanted) == ((0, len(clip)),)
 
 
 def check_same_clip(a, a_name: str, b, b_name: str) -> None:

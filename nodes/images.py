@@ -99,9 +99,9 @@ def pick_range(count: int, first: int, last: int, what: str) -> tuple[int, int]:
     return first, end - first + 1
 
 
-def files_sha256(files: list[Path], what: str = "image") -> str:
-    """One content hash over a sequence's bytes, in frame order (names excluded: a copy hashes the same)."""
-    h = hashlib.sha256()
+def file_hashes(files: list[Path], what: str = "image") -> list[str]:
+    """The SHA-256 of each file's bytes, in frame order: one changed file is one changed frame."""
+    out = []
     for f in files:
         try:
             data = f.read_bytes()
@@ -112,9 +112,17 @@ def files_sha256(files: list[Path], what: str = "image") -> str:
             # the damage would be blamed on that node.
             raise BadInput(f"{what} file {f} is cut short (its PNG end marker is missing); "
                            f"write it again or replace it")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
+        out.append(hashlib.sha256(data).hexdigest())
+    return out
+
+
+def combined_hash(hashes: list[str]) -> str:
+    """One content hash over a sequence, from its files' hashes (names excluded: a copy hashes the same)."""
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def files_sha256(files: list[Path], what: str = "image") -> str:
+    return combined_hash(file_hashes(files, what))
 
 
 def files_stat(files: list[Path]) -> list:

@@ -8,10 +8,10 @@ outside the mask (mask > 0 is the hole).
 import cv2
 import numpy as np
 
-from inpainterz.engine import Input, Output, Param, node
+from inpainterz.engine import Input, Output, Param, Temporal, node, per_frame
 
 from .composite import FEATHER_DOC, paste
-from .clips import check_same_clip, each_frame
+from .clips import check_same_clip, frames_total, paired_chunks
 from .flowfill import DETAIL_REACH, FLOW_PRESETS, SPATIAL_METHODS, fill_range, frames_reach, working_size
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -35,19 +35,27 @@ def check_frames_and_masks(frames, masks):
       params=[Param("method", "choice", "telea", choices=tuple(OPENCV_METHODS),
                     doc="telea (fast marching) or ns (Navier-Stokes)"),
               Param("radius", "int", 5, min=1, max=100, doc="neighbourhood each filled pixel draws from, in pixels"),
-              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
+      temporal=per_frame())
 def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
     check_frames_and_masks(frames, masks)
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
     flag = OPENCV_METHODS[method]
-    total = len(frames)
-    for index, (frame, mask) in enumerate(zip(each_frame(frames), each_frame(masks))):
-        hole = (mask > 0).astype(np.uint8)
-        if hole.any():
-            frame = paste(frame, mask, cv2.inpaint(frame, hole, radius, flag), feather)
-        out.append(frame)
-        ctx.progress((index + 1) / total)
+    total, done = frames_total(ctx, frames), 0
+    for _, frame_chunk, mask_chunk in paired_chunks(frames, masks, ranges=ctx.frames_wanted):
+        for frame, mask in zip(frame_chunk, mask_chunk):
+            hole = (mask > 0).astype(np.uint8)
+            if hole.any():
+                frame = paste(frame, mask, cv2.inpaint(frame, hole, radius, flag), feather)
+            out.append(frame)
+            done += 1
+            ctx.progress(done / total)
     return {"frames": out.close()}
+
+
+def _flow_reach(params: dict) -> int:
+    """Filled frame t reads input frames within frames_reach(window) of t, so it is a window node."""
+    return frames_reach(params["window"])
 
 
 @node("InpaintFlow", category="inpaint", version=2,
@@ -76,7 +84,8 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
               Param("detail", "bool", True,
                     doc="when the frames are larger than max_long_edge, bring back their full-resolution "
                         "detail inside the hole from the frames it was filled from (about a tenth more time)"),
-              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)])
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
+      temporal=Temporal("window", _flow_reach))
 def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0,
                  spatial="smooth"):
     check_frames_and_masks(frames, masks)
@@ -91,14 +100,16 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
         ctx.note(f"the fill holds about {held / 1024 ** 3:.1f} GB of frames and flows at {width}x{height}; "
                  f"lower 'window' or 'max_long_edge', or turn 'detail' off, if memory runs short")
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
-    total = len(frames)
     # Frames are read by index as the fill asks for them (a bounded reach
     # around the frame being filled); the full-size frame each fill is pasted
-    # into is read again, so no full-size frame is held for long.
-    fills = fill_range(frames.__getitem__, masks.__getitem__, total, 0, total, window=window,
-                       max_long_edge=max_long_edge, preset=flow, spatial=spatial, spatial_radius=spatial_radius,
-                       detail=detail)
-    for index, filled in fills:
-        out.append(paste(frames[index], masks[index], filled, feather))
-        ctx.progress((index + 1) / total)
+    # into is read again, so no full-size frame is held for long. Each span
+    # the engine asks for comes out as it would in a pass over the whole clip.
+    total, done = frames_total(ctx, frames), 0
+    for start, stop in ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),):
+        for index, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
+                                        window=window, max_long_edge=max_long_edge, preset=flow,
+                                        spatial=spatial, spatial_radius=spatial_radius, detail=detail):
+            out.append(paste(frames[index], masks[index], filled, feather))
+            done += 1
+            ctx.progress(done / total)
     return {"frames": out.close()}

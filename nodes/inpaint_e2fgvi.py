@@ -8,13 +8,20 @@ default settings and a working size equal to the input size, the result is
 what the published inference loop gives.
 
 The model code lives in nodes/e2fgvi; torch is imported only when rendering.
+
+Frames in time: in `bounded` mode the node is a window node (frame t reads
+frames within `loop.bounded_reach` of t), so an edit re-renders only the
+frames around it, byte for byte as a whole pass. `exact` mode takes every
+`ref_step`-th frame of the whole clip as a reference for every window, so it
+declares *whole*: any change re-renders every frame.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ..engine import Input, Output, Param, node
+from ..engine import Input, Output, Param, node, window
+from ..engine.frames import WHOLE
 from .composite import FEATHER_DOC, paste
 from .clips import each_frame
 from .e2fgvi import MODELS, MODES
@@ -39,6 +46,17 @@ def _check_num_ref(value):
     if value == 0:
         return "use -1 for references from the whole clip, or 1 or more"
     return None
+
+
+def _frames(params: dict):
+    """bounded mode: a window of neighbor_stride + max(neighbor_stride, the references' reach) frames; exact mode: whole (every ref_step-th frame of the clip is a reference)"""
+    if params.get("mode") != "bounded":
+        return WHOLE
+    from .e2fgvi.loop import Settings, bounded_reach
+
+    settings = Settings(neighbor_stride=params["neighbor_stride"], ref_step=params["ref_step"],
+                        num_ref=params["num_ref"])
+    return window(bounded_reach(settings))
 
 
 def working_size(model: str, height: int, width: int, max_long_edge: int) -> tuple[int, int]:
@@ -96,15 +114,18 @@ def load_generator(ctx, model: str, path, fp16: bool):
                 doc="reference frames per window; -1: every ref_step-th frame of the whole clip "
                     "(the published setting; bounded mode then takes 6 near the window)"),
           Param("mode", "choice", "exact", choices=MODES,
-                doc="exact: the published procedure; bounded: references near each window and frames "
-                    "streamed, so memory does not grow with clip length (use it for long clips)"),
+                doc="exact: the published procedure (whole: any change re-renders every frame); bounded: "
+                    "references near each window and frames streamed, so memory does not grow with clip "
+                    "length (use it for long clips), and an edit re-renders only the frames within reach "
+                    "of it: neighbor_stride + max(neighbor_stride, ref_step * max(1, (refs + 1) // 2)), "
+                    "refs = num_ref or 6"),
           Param("max_long_edge", "int", 0, min=0, max=8192,
                 doc="e2fgvi_hq only: scale the working size down to this long edge (0: the input size); "
                     "e2fgvi always works at 432x240"),
           Param("fp16", "bool", False, doc=FP16_DOC),
           Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC),
       ],
-      gpu=True, preflight=_preflight, fingerprint=_fingerprint)
+      gpu=True, preflight=_preflight, fingerprint=_fingerprint, temporal=_frames)
 def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_step, num_ref, mode,
                    max_long_edge, fp16, feather=0.0):
     check_frames_and_masks(frames, masks)
@@ -132,6 +153,7 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
     def read(start, stop):
         return to_working(frames.read(start, stop), masks.read(start, stop), size)
 
+    wanted = ctx.frames_wanted if ctx.frames_wanted is not None and mode == "bounded" else None
     full_frames = each_frame(frames)
     full_masks = each_frame(masks)
     same_size = size == (frames.height, frames.width)
@@ -139,10 +161,12 @@ def inpaint_e2fgvi(ctx, frames, masks, model, checkpoint, neighbor_stride, ref_s
     def write(index, filled):
         if same_size and not feather:  # already the input outside the hole
             out.append(filled)
+        elif wanted is not None:  # some frames only: read the full-size ones by index
+            out.append(paste(frames[index], masks[index], filled, feather, cv2.INTER_LINEAR))
         else:
             out.append(paste(next(full_frames), next(full_masks), filled, feather, cv2.INTER_LINEAR))
 
     settings = loop.Settings(neighbor_stride=neighbor_stride, ref_step=ref_step, num_ref=num_ref)
     loop.inpaint(net, read, n, size, write, settings, mode=mode, device=device, fp16=fp16,
-                 progress=ctx.progress)
+                 progress=ctx.progress, wanted=wanted)
     return {"frames": out.close()}

@@ -17,13 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpainterz.engine import BadInput, Frames, Input, Masks, Output, Param, SourceInfo, node
+from inpainterz.engine import BadInput, Frames, Input, Masks, Output, Param, SourceInfo, node, per_frame
 from inpainterz.engine.atomic import sweep
+from inpainterz.engine.frames import WHOLE
 from inpainterz.engine.data import digest, frames_version, masks_version
 from inpainterz.engine.fingerprint import file_sha256, stat_key
 
 from . import encode, images, maskfiles, video
-from .clips import STEP
+from .clips import STEP, chunks_in, frames_total
 
 # ---------------------------------------------------------------- helpers
 
@@ -87,7 +88,8 @@ def read_video(ctx, path, first, last, scale):
 
 @node("ReadImages", category="io", version=1,
       doc="Read an image sequence (PNG, JPEG, TIFF) as frames. 16-bit (0..65535) and float (0..1) images are "
-          "converted to 8-bit, grey to RGB; alpha is dropped; signed-integer images are refused.",
+          "converted to 8-bit, grey to RGB; alpha is dropped; signed-integer images are refused. Each file is "
+          "a frame's version: one changed file changes one frame.",
       outputs=[Output("frames", "Frames")],
       params=[Param("path", "path", "", io="read", kind="pattern",
                     doc="a pattern like shot.%04d.png or shot.####.png, or a folder holding one numbered sequence"),
@@ -110,7 +112,8 @@ def read_images(ctx, path, first, last, fps):
                            f"every frame of a sequence must have one size")
         if i % 64 == 0:
             ctx.progress(0.5 * i / count)
-    sha = images.files_sha256(files)
+    hashes = images.file_hashes(files)
+    sha = images.combined_hash(hashes)
     if images.files_stat(files) != stats:
         raise BadInput(f"files under {files[0].parent} changed while they were being read; run again")
     for kind, text in (("16-bit", "16-bit images converted to 8-bit"), ("float", "float images converted to 8-bit"),
@@ -120,15 +123,18 @@ def read_images(ctx, path, first, last, fps):
     rate = video.parse_rate(fps)
     reader = images.ImageReader(files, stats, sha, width, height)
     content = digest("images", images.DECODE_VERSION, sha)
+    versions = [digest("images", images.DECODE_VERSION, h) for h in hashes]
     ctx.progress(1.0)
-    return Frames(reader, count, height, width, frames_version(content, count, height, width, rate), fps=rate)
+    return Frames(reader, count, height, width, frames_version(content, count, height, width, rate), versions,
+                  fps=rate)
 
 
 # ---------------------------------------------------------------- ReadMasks
 
 @node("ReadMasks", category="io", version=1,
       doc="Read a sequence of mask PNGs as label maps: DAVIS palette PNGs (index = object id), grey label maps, "
-          "black-and-white or soft mattes (object 1), or flat-colour masks (one id per colour).",
+          "black-and-white or soft mattes (object 1), or flat-colour masks (one id per colour). Each file "
+          "is a frame's version: one changed file changes one frame.",
       outputs=[Output("masks", "Masks")],
       params=[Param("path", "path", "", io="read", kind="pattern",
                     doc="a folder of numbered mask files, or a pattern like mattes/shot.%04d.png"),
@@ -148,22 +154,27 @@ def read_masks(ctx, path, first, last, kind, threshold):
     stats = images.files_stat(files)
     plan, height, width, note = maskfiles.scan_masks(files, kind, threshold)
     ctx.progress(0.8)
-    sha = images.files_sha256(files, "mask")
+    hashes = images.file_hashes(files, "mask")
+    sha = images.combined_hash(hashes)
     if images.files_stat(files) != stats:
         raise BadInput(f"files under {files[0].parent} changed while they were being read; run again")
     if note:
         ctx.note(note)
     reader = maskfiles.MaskFileReader(files, stats, sha, width, height, plan)
     content = digest("maskfiles", 1, sha, plan.to_json())
+    # The plan (how files become ids) is found over the whole sequence, so it is part of every frame's version.
+    versions = [digest("maskfiles", 1, h, plan.to_json()) for h in hashes]
     ctx.progress(1.0)
-    return Masks(reader, count, height, width, masks_version(content, count, height, width))
+    return Masks(reader, count, height, width, masks_version(content, count, height, width), versions)
 
 
 # ---------------------------------------------------------------- WriteVideo
 
 @node("WriteVideo", category="io", version=1,
       doc="Encode frames to a video file at their exact frame rate and count, copying the source's audio "
-          "for the same frames and its timecode. The file appears only when complete.",
+          "for the same frames and its timecode. The file appears only when complete. Any changed frame "
+          "re-encodes the whole file; a frame range (run --frames A-B) writes just frames A..B, with "
+          "their audio and timecode, to the path.",
       inputs=[Input("frames", "Frames")],
       params=[Param("path", "path", "", io="write", kind="file", doc="output file: .mp4, .mov or .mkv"),
               Param("codec", "choice", "h264", choices=tuple(encode.CODECS),
@@ -175,9 +186,12 @@ def read_masks(ctx, path, first, last, kind, threshold):
               Param("pix_fmt", "str", "", doc="pixel format; empty picks yuv420p (h264/h265), bgr0 (ffv1, "
                                               "lossless RGB) or yuv422p10le (prores)"),
               Param("audio", "bool", True, doc="copy the source's audio for these frames, without re-encoding")],
-      preflight=_needs_path)
+      preflight=_needs_path, temporal=per_frame(partial=False))
 def write_video(ctx, frames, path, codec, crf, preset, pix_fmt, audio):
     path = Path(path).absolute()
+    wanted = ctx.frames_wanted
+    if wanted is not None and tuple(wanted) != ((0, len(frames)),):
+        frames = frames.span(wanted[0][0], wanted[-1][1])  # a farm's chunk: just these frames
     encode.write_video(path, frames, codec, crf, pix_fmt, preset, audio, ctx.progress, ctx.note)
     return {}
 
@@ -207,7 +221,9 @@ def _write_sequence(ctx, folders: list[Path], names: list[Path], frames_iter, wh
 
 
 @node("WriteImages", category="io", version=1,
-      doc="Write frames as an image sequence (PNG, JPEG or TIFF). Files appear only when all are written.",
+      doc="Write frames as an image sequence (PNG, JPEG or TIFF). Files appear only when all are written; "
+          "after an edit only the files of changed frames are rewritten, and a frame range writes only "
+          "its files.",
       inputs=[Input("frames", "Frames")],
       params=[Param("path", "path", "", io="write", kind="pattern",
                     doc="a pattern like out/shot.%04d.png or out/shot.####.png, or a folder (00000.png, ...)"),
@@ -215,7 +231,7 @@ def _write_sequence(ctx, folders: list[Path], names: list[Path], frames_iter, wh
                     doc="file format; auto takes it from the pattern's extension (png for a folder)"),
               Param("start", "int", 0, min=0, doc="number of the first file"),
               Param("quality", "int", 95, min=1, max=100, doc="JPEG quality")],
-      preflight=_needs_path)
+      preflight=_needs_path, temporal=per_frame())
 def write_images(ctx, frames, path, format, start, quality):
     path = Path(path).absolute()
     ext = path.suffix.lower() if images.has_frame_placeholder(path.name) else ""
@@ -227,13 +243,15 @@ def write_images(ctx, frames, path, format, start, quality):
         raise BadInput(f"param 'format' is {format} but param 'path' ends in {ext}; make them agree")
     ext = ext or FORMATS[format]
     folder, names = images.output_names(path, len(frames), start, ext)
-    total = len(frames)
+    total = frames_total(ctx, frames)
 
     def encoded():
-        for first, chunk in frames.chunks(size=STEP):
+        done = 0
+        for first, chunk in chunks_in(frames, ctx.frames_wanted, STEP):
             for k, rgb in enumerate(chunk):
                 yield names[first + k], images.encode_image(rgb, ext, quality)
-                ctx.progress((first + k + 1) / total)
+                done += 1
+                ctx.progress(done / total)
 
     _write_sequence(ctx, [folder], names, encoded(), str(path))
     return {}
@@ -272,6 +290,11 @@ def objects_in(masks, ctx=None, share: float = 0.0) -> list[int]:
     return [int(i) for i in np.nonzero(counts[1:])[0] + 1]
 
 
+def _write_masks_frames(params: dict):
+    """per frame for label PNGs (only changed frames' files are rewritten); whole for mattes, whose objects are found over every frame"""
+    return per_frame() if params.get("mode", "labels") == "labels" else WHOLE
+
+
 @node("WriteMasks", category="io", version=1,
       doc="Write masks as PNGs: one DAVIS-style label PNG per frame, or one 8-bit matte per object per frame "
           "(255 on the object) for compositing. Files appear only when all are written.",
@@ -286,7 +309,7 @@ def objects_in(masks, ctx=None, share: float = 0.0) -> list[int]:
               Param("feather", "float", 0.0, min=0.0, max=256.0,
                     doc="mattes only: soft edge in pixels, falling from 255 at the object's edge to 0 this far "
                         "outside it (the object itself stays 255, so the hole is still fully covered)")],
-      preflight=_needs_path)
+      preflight=_needs_path, temporal=_write_masks_frames)
 def write_masks(ctx, masks, path, mode, start, feather):
     path = Path(path).absolute()
     if images.has_frame_placeholder(path.name) and path.suffix.lower() != ".png":
@@ -298,10 +321,12 @@ def write_masks(ctx, masks, path, mode, start, feather):
         folder, names = images.output_names(path, total, start, ".png")
 
         def encoded():
-            for first, chunk in masks.chunks(size=STEP):
+            done, count = 0, frames_total(ctx, masks)
+            for first, chunk in chunks_in(masks, ctx.frames_wanted, STEP):
                 for k, labels in enumerate(chunk):
                     yield names[first + k], maskfiles.encode_label_png(labels)
-                    ctx.progress((first + k + 1) / total)
+                    done += 1
+                    ctx.progress(done / count)
 
         _write_sequence(ctx, [folder], names, encoded(), str(path))
         return {}

@@ -5,17 +5,18 @@ node needs a hard hole, and a soft edge cannot live in a label map. A soft
 edge for compositing is made where mattes leave the graph: WriteMasks'
 `feather`.
 
-Every node streams its inputs a chunk at a time.
+Every node streams its inputs a chunk at a time, and renders only the frames
+the engine asks for (`ctx.frames_wanted`): each is per frame.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from inpainterz.engine import Input, Output, Param, node
+from inpainterz.engine import Input, Output, Param, node, per_frame
 
 from ..engine.palette import PALETTE
-from .clips import STEP, check_same_clip, paired_chunks
+from .clips import check_same_clip, chunks_in, frames_total, paired_chunks, whole_clip
 
 SHAPES = ("ellipse", "square", "cross")
 # The distance whose balls are the structuring element: a pixel is within
@@ -114,13 +115,15 @@ def grow_labels(labels: np.ndarray, shape: str, radius: int, per_object: bool) -
                         "cross: only left/right/up/down"),
               Param("per_object", "bool", True,
                     doc="grow each object keeping its id (where two meet, the nearer one wins, ties to the lower "
-                        "id); off: every object becomes one hole with id 1")])
+                        "id); off: every object becomes one hole with id 1")],
+      temporal=per_frame())
 def dilate_mask(ctx, masks, radius, shape, per_object):
     out = ctx.new_masks(masks.height, masks.width)
-    total = len(masks)
-    for start, chunk in masks.chunks(size=STEP):
+    total, done = frames_total(ctx, masks), 0
+    for _, chunk in chunks_in(masks, ctx.frames_wanted):
         out.append(np.stack([grow_labels(m, shape, radius, per_object) for m in chunk]))
-        ctx.progress((start + len(chunk)) / total)
+        done += len(chunk)
+        ctx.progress(done / total)
     return {"masks": out.close()}
 
 
@@ -131,19 +134,21 @@ def dilate_mask(ctx, masks, radius, shape, per_object):
       inputs=[Input("masks", "Masks")],
       outputs=[Output("masks", "Masks")],
       params=[Param("ids", "list", [1], check=lambda v: ids_check(v) or (None if v else "list at least one id"),
-                    doc="object ids to keep, e.g. [1, 3]")])
+                    doc="object ids to keep, e.g. [1, 3]")],
+      temporal=per_frame())
 def select_objects(ctx, masks, ids):
     lut = np.zeros(256, np.uint8)
     lut[ids] = ids
     out = ctx.new_masks(masks.height, masks.width)
-    total = len(masks)
+    total, done = frames_total(ctx, masks), 0
     seen = np.zeros(256, bool)
-    for start, chunk in masks.chunks(size=STEP):
+    for _, chunk in chunks_in(masks, ctx.frames_wanted):
         seen[np.flatnonzero(np.bincount(chunk.ravel(), minlength=256))] = True
         out.append(lut[chunk])
-        ctx.progress((start + len(chunk)) / total)
+        done += len(chunk)
+        ctx.progress(done / total)
     missing = [i for i in ids if not seen[i]]
-    if missing:
+    if missing and whole_clip(ctx, masks):  # a partial render sees only some frames
         ctx.note(f"id(s) {', '.join(map(str, missing))} appear in no frame")
     return {"masks": out.close()}
 
@@ -158,7 +163,8 @@ def select_objects(ctx, masks, ids):
       outputs=[Output("masks", "Masks")],
       params=[Param("ids", "list", [], check=ids_check,
                     doc="object ids to merge, in both inputs; empty merges every object"),
-              Param("into", "int", 1, min=1, max=255, doc="the id the merged objects get")])
+              Param("into", "int", 1, min=1, max=255, doc="the id the merged objects get")],
+      temporal=per_frame())
 def merge_masks(ctx, masks, other, ids, into):
     picked = np.zeros(256, bool)
     if ids:
@@ -168,19 +174,21 @@ def merge_masks(ctx, masks, other, ids, into):
     lut = np.arange(256, dtype=np.uint8)
     lut[picked] = into
     out = ctx.new_masks(masks.height, masks.width)
-    total = len(masks)
+    total, done = frames_total(ctx, masks), 0
     if other is None:
-        for start, chunk in masks.chunks(size=STEP):
+        for _, chunk in chunks_in(masks, ctx.frames_wanted):
             out.append(lut[chunk])
-            ctx.progress((start + len(chunk)) / total)
+            done += len(chunk)
+            ctx.progress(done / total)
         return {"masks": out.close()}
     check_same_clip(masks, "masks", other, "other")
-    for start, a, b in paired_chunks(masks, other):
+    for _, a, b in paired_chunks(masks, other, ranges=ctx.frames_wanted):
         merged = lut[a]
         under = merged == 0
         merged[under] = lut[b][under]
         out.append(merged)
-        ctx.progress((start + len(a)) / total)
+        done += len(a)
+        ctx.progress(done / total)
     return {"masks": out.close()}
 
 
@@ -211,13 +219,15 @@ def overlay(frame: np.ndarray, labels: np.ndarray, opacity: float, contour: int,
       inputs=[Input("frames", "Frames"), Input("masks", "Masks")],
       outputs=[Output("frames", "Frames")],
       params=[Param("opacity", "float", 0.5, min=0.0, max=1.0, doc="how strongly objects are tinted"),
-              Param("contour", "int", 2, min=0, max=20, doc="outline width in pixels (0: none)")])
+              Param("contour", "int", 2, min=0, max=20, doc="outline width in pixels (0: none)")],
+      temporal=per_frame())
 def overlay_masks(ctx, frames, masks, opacity, contour):
     check_same_clip(frames, "frames", masks, "masks")
     colors = object_colors()
     out = ctx.new_frames(frames.height, frames.width, frames.fps, source=frames.source)
-    total = len(frames)
-    for start, f, m in paired_chunks(frames, masks):
+    total, done = frames_total(ctx, frames), 0
+    for _, f, m in paired_chunks(frames, masks, ranges=ctx.frames_wanted):
         out.append(np.stack([overlay(a, b, opacity, contour, colors) for a, b in zip(f, m)]))
-        ctx.progress((start + len(f)) / total)
+        done += len(f)
+        ctx.progress(done / total)
     return {"frames": out.close()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import BadInput, Input, KeyMasks, Output, Param, node
+from ..engine import BadInput, Input, KeyMasks, Output, Param, node, per_frame
 from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_network
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
@@ -125,7 +125,7 @@ def paint(label: np.ndarray, best: np.ndarray, oid: int, logits: np.ndarray, thr
                 doc="decode 3 candidate masks and keep the best; auto: only for a single click"),
           Param("fp16", "bool", False, doc=FP16_DOC),
       ],
-      gpu=True, preflight=_preflight, fingerprint=_fingerprint)
+      gpu=True, preflight=_preflight, fingerprint=_fingerprint, temporal=per_frame())
 def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=False):
     if boxes is None and points is None:
         raise BadInput("connect 'boxes' (DetectText, BoxPrompt) or 'points' (PointPrompt): SAM needs a prompt")
@@ -142,7 +142,8 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
     sam = load_sam(ctx, model, path)
     predictor = SamPredictor(sam)
     h, w = frames.height, frames.width
-    todo = sorted(prompts)
+    wanted = ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),)
+    todo = [f for f in sorted(prompts) if any(a <= f < b for a, b in wanted)]  # a prompt at N changes N only
     for n, f in enumerate(todo):
         ctx.progress(n / len(todo), f"frame {f}: image embedding")
         image = np.ascontiguousarray(frames[f])

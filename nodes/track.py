@@ -15,21 +15,35 @@ several engines that share one image encoding per frame.
 
 The tracker works at a capped size (`max_long_edge`); masks come back at
 the full size of the frames.
+
+Frames in time: the node is causal (frame t needs frames 0..t and the
+keyframes at or before t). After an edit at frame K it resumes instead of
+starting over: every `state_every` frames the tracker's whole state (its
+memories, object numbering and frame counters) is saved in the cache entry,
+and a later render restores the newest state saved at or before K whose
+frames and keyframes have not changed, tracks on from there and outputs
+frames K onwards. Restoring the exact tensors makes a resumed run give the
+bytes of a cold run.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
 
 import numpy as np
 
-from ..engine import BadInput, Input, Output, Param, node
+from ..engine import BadInput, Input, Output, Param, causal, node
 from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 STRIDE = 16
+STATE_VERSION = 1
+# Attributes of a DeAOT engine that are its network or settings, not what it has tracked.
+_NOT_STATE = {"AOT", "cfg", "losses", "training", "aot_engines"}
 
 
 def _entry(params: dict) -> str:
@@ -88,6 +102,40 @@ class Tracker:
     def started(self) -> bool:
         return self.engine is not None
 
+    def _new_engine(self, phase: str):
+        from aot.networks.engines import build_engine
+
+        kwargs = dict(aot_model=self.net, gpu_id=0, long_term_mem_gap=self.gap, short_term_mem_skip=self.skip,
+                      max_len_long_term=self.lt_max)
+        engine = build_engine(self.net.cfg.MODEL_ENGINE, phase=phase, **kwargs)
+        engine.eval()
+        return engine
+
+    def snapshot(self) -> dict:
+        """Everything the tracker has accumulated: tensors, lists of them and numbers (loadable with weights_only)."""
+        import torch
+
+        def state_of(engine) -> dict:
+            return {k: v for k, v in vars(engine).items() if not k.startswith("_") and k not in _NOT_STATE}
+
+        return {"version": STATE_VERSION, "count": self.count, "to_inner": torch.from_numpy(self.to_inner.copy()),
+                "to_outer": torch.from_numpy(self.to_outer.copy()), "infer": state_of(self.engine),
+                "engines": [state_of(e) for e in self.engine.aot_engines]}
+
+    def restore(self, state: dict) -> None:
+        self.count = int(state["count"])
+        self.to_inner = state["to_inner"].numpy().copy()
+        self.to_outer = state["to_outer"].numpy().copy()
+        self.engine = self._new_engine("eval")
+        for k, v in state["infer"].items():
+            setattr(self.engine, k, v)
+        self.engine.aot_engines = []
+        for attrs in state["engines"]:
+            engine = self._new_engine("train")  # the class the inference engine keeps one of per 10 objects
+            for k, v in attrs.items():
+                setattr(engine, k, v)
+            self.engine.aot_engines.append(engine)
+
     def _image(self, frame: np.ndarray):
         import cv2
         import torch
@@ -115,13 +163,8 @@ class Tracker:
         return new
 
     def start(self, frame: np.ndarray, key: np.ndarray) -> np.ndarray:
-        from aot.networks.engines import build_engine
-
         self._add_ids(np.unique(key))
-        self.engine = build_engine(self.net.cfg.MODEL_ENGINE, phase="eval", aot_model=self.net, gpu_id=0,
-                                   long_term_mem_gap=self.gap, short_term_mem_skip=self.skip,
-                                   max_len_long_term=self.lt_max)
-        self.engine.eval()
+        self.engine = self._new_engine("eval")
         self.engine.add_reference_frame(self._image(frame), self._small_label(self.to_inner[key]),
                                         obj_nums=self.count, frame_step=0)
         return key.copy()
@@ -176,10 +219,14 @@ class Tracker:
           Param("long_term_mem_max", "int", 32, min=1, max=10000,
                 doc="long-term memory keeps at most this many frames (bounds memory and time per frame)"),
           Param("fp16", "bool", False, doc=FP16_DOC),
+          Param("state_every", "int", 100, min=0, max=100000,
+                doc="save the tracker's state in the cache every this many frames, so an edit at frame K "
+                    "re-tracks from the last state before K (0: never; an edit re-tracks from the first "
+                    "keyframe). A state holds the memories: up to about 1 GB at the default sizes"),
       ],
-      gpu=True, preflight=_preflight, fingerprint=_fingerprint)
+      gpu=True, preflight=_preflight, fingerprint=_fingerprint, temporal=causal())
 def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_term_mem_gap,
-                short_term_mem_skip, long_term_mem_max, fp16):
+                short_term_mem_skip, long_term_mem_max, fp16, state_every=100):
     h, w = frames.height, frames.width
     if keymasks and (keymasks.height, keymasks.width) != (h, w):
         raise BadInput(f"input 'keymasks' is {keymasks.width}x{keymasks.height} but the frames are {w}x{h}")
@@ -187,11 +234,16 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
     if outside:
         raise BadInput(f"input 'keymasks': frame {outside[0]} is outside the clip (0..{len(frames) - 1})")
     out = ctx.new_masks(h, w)
+    n = len(frames)
+    wanted = list(ctx.frames_wanted) if ctx.frames_wanted is not None else [(0, n)]
+    total = sum(b - a for a, b in wanted)
+    if not total:
+        return {"masks": out.close()}
     keys = {f: m for f, m in keymasks.items() if m.any()}
+    empty = np.zeros((h, w), np.uint8)
     if not keys:
         ctx.note("no object in any keyframe: every mask is empty")
-        empty = np.zeros((h, w), np.uint8)
-        for t in range(len(frames)):
+        for _ in range(total):
             out.append(empty)
         return {"masks": out.close()}
 
@@ -202,22 +254,73 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
     tracker = Tracker(net, ctx.device, (h, w), working_size(h, w, max_long_edge, net.cfg.MODEL_ALIGN_CORNERS),
                       long_term_mem_gap, short_term_mem_skip, long_term_mem_max)
     first = min(keys)
-    if first > 0:
+    if first > 0 and wanted[0][0] < first:
         ctx.note(f"frames 0..{first - 1} come before the first keyframe and have empty masks")
-    empty = np.zeros((h, w), np.uint8)
-    n = len(frames)
-    for _ in range(first):
-        out.append(empty)
+    resume = _resume_point(ctx, wanted[0][0], first)
+    wanted_at = {t for a, b in wanted for t in range(a, b)}
+    last = wanted[-1][1]
+    done = 0
+    for t in range(min(first, last)):
+        if t in wanted_at:
+            out.append(empty)
+            done += 1
+    begin = first
     with torch.inference_mode(), half_precision(ctx.device, fp16):
-        for start, chunk in frames.chunks(start=first):
+        if resume is not None:
+            begin, state_file = resume
+            ctx.note(f"resumed from the tracker's state saved before frame {begin}")
+            state = torch.load(state_file, map_location=ctx.device, weights_only=True)
+            ctx.models.run(tracker.restore, state, keep=(net,))
+        for start, chunk in frames.chunks(start=begin, stop=last):
             for j in range(len(chunk)):
                 t = start + j
-                frame = chunk[j]
                 if not tracker.started:
-                    label = ctx.models.run(tracker.start, frame, keys[t], keep=(net,))
+                    label = ctx.models.run(tracker.start, chunk[j], keys[t], keep=(net,))
                 else:
-                    label = ctx.models.run(tracker.step, frame, t, keys.get(t), keep=(net,))
-                out.append(label)
-                ctx.frame_done(t, label)
-                ctx.progress((t + 1) / n)
+                    label = ctx.models.run(tracker.step, chunk[j], t, keys.get(t), keep=(net,))
+                if t in wanted_at:
+                    out.append(label)
+                    ctx.frame_done(t, label)
+                    done += 1
+                    ctx.progress(done / total)
+                else:
+                    ctx.check_cancelled()
+                if state_every and (t + 1) % state_every == 0 and t + 1 < n:
+                    _save_state(ctx, t + 1, tracker.snapshot())
     return {"masks": out.close()}
+
+
+def _state_name(t: int) -> str:
+    return f"before{t:07d}.pt"
+
+
+def _save_state(ctx, t: int, state: dict) -> None:
+    import torch
+
+    target = ctx.state_dir / _state_name(t)
+    if not target.exists():
+        torch.save(state, target)
+
+
+def _resume_point(ctx, first_wanted: int, first_key: int) -> tuple[int, object] | None:
+    """(frame, state file) to resume from: the newest state saved before a frame that has not
+    changed since, at or before the first frame wanted and after the first keyframe. The
+    states that still hold are kept in this render's entry too."""
+    earlier = ctx.earlier_state()
+    if earlier is None:
+        return None
+    folder, clean_before = earlier
+    best = None
+    for f in sorted(folder.glob("before*.pt")):
+        t = int(f.stem[len("before"):])
+        if t > clean_before:
+            continue  # saved after a frame or keyframe that has changed
+        target = ctx.state_dir / f.name
+        if not target.exists():
+            try:
+                os.link(f, target)
+            except OSError:
+                shutil.copyfile(f, target)
+        if first_key < t <= first_wanted:
+            best = (t, f)
+    return best

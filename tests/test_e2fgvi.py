@@ -374,3 +374,55 @@ def test_listing_the_node_does_not_import_torch():
             "print(m.inpaint_e2fgvi.id, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["InpaintE2FGVI", "False"]
+
+
+def test_bounded_mode_renders_a_span_alone_with_the_bytes_of_a_whole_pass(hq_net):
+    n, settings = 30, loop.Settings(neighbor_stride=3, ref_step=4, num_ref=2)
+    frames, masks = moving_clip(n, 60, 108, seed=2)
+    reach = loop.bounded_reach(settings)
+    whole = {}
+    loop.inpaint(hq_net, lambda a, b: (frames[a:b], masks[a:b]), n, (60, 108),
+                 lambda i, f: whole.setdefault(i, f), settings, mode="bounded", threads=1)
+    for wanted in (((12, 14),), ((0, 2), (27, 30))):
+        reads, part = set(), {}
+
+        def read(a, b):
+            reads.update(range(a, b))
+            return frames[a:b], masks[a:b]
+
+        loop.inpaint(hq_net, read, n, (60, 108), lambda i, f: part.setdefault(i, f), settings, mode="bounded",
+                     threads=1, wanted=wanted)
+        asked = [t for a, b in wanted for t in range(a, b)]
+        assert sorted(part) == asked
+        assert all(np.array_equal(part[t], whole[t]) for t in asked)
+        assert all(any(abs(r - t) <= reach for t in asked) for r in reads)  # it read only within its reach
+
+
+@pytest.mark.slow
+def test_node_in_bounded_mode_rerenders_only_its_window_after_a_mask_edit(tmp_path, hq_weights):
+    import cv2
+
+    from inpainterz.engine import Graph
+
+    n = 12
+    frames_np, masks_np = moving_clip(n, 60, 108, seed=4)
+    for name in ("frames", "masks"):
+        (tmp_path / name).mkdir()
+    for t in range(n):
+        cv2.imwrite(str(tmp_path / "frames" / f"{t:04d}.png"), frames_np[t][:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "masks" / f"{t:04d}.png"), (masks_np[t] > 0).astype(np.uint8))
+    g = Graph()
+    g.add("ReadImages", id="read", path=str(tmp_path / "frames"))
+    g.add("ReadMasks", id="mattes", path=str(tmp_path / "masks"))
+    params = dict(model="e2fgvi_hq", checkpoint=str(hq_weights), neighbor_stride=1, ref_step=2, num_ref=2,
+                  mode="bounded", feather=2.0)
+    g.add("InpaintE2FGVI", id="fill", frames="read.frames", masks="mattes.masks", **params)
+    assert g.run(cache_dir=tmp_path / "cache", device="cpu").ok
+    edited = (masks_np[6] > 0).astype(np.uint8)
+    edited[5:15, 5:15] = 1
+    cv2.imwrite(str(tmp_path / "masks" / "0006.png"), edited)
+    warm = g.run(cache_dir=tmp_path / "cache", device="cpu")
+    r = loop.bounded_reach(loop.Settings(neighbor_stride=1, ref_step=2, num_ref=2))
+    assert warm.nodes["fill"].frames == {"rendered": 2 * r + 1, "reused": n - 2 * r - 1}
+    cold = g.run(cache_dir=tmp_path / "cold", device="cpu")
+    assert np.array_equal(warm.value("fill", "frames").read(0, n), cold.value("fill", "frames").read(0, n))

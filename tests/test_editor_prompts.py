@@ -438,6 +438,7 @@ def test_preview_renders_the_removal_without_writing_and_toggles_before_after(ap
     assert win.wait_for_run(60)
     assert viewer.node_id == "fill" and viewer.frame == 0
     assert win.result.ok and "write" not in win.result.nodes and not out.exists()
+    assert win.result.nodes["fill"].frames["rendered"] == 1  # the engine renders frame ranges: frame 0 only
     after = viewer.last_picture.image.copy()
     QTest.keyClick(viewer.canvas, Qt.Key_V)
     assert viewer.title.text() == "fill.frames: before"

@@ -138,3 +138,40 @@ def test_missing_and_wrong_checkpoints_are_bad_input(tmp_path, checkpoint, monke
                 "mask_decoder.y": torch.zeros(1)}, sam_like)
     with pytest.raises(BadInput, match="not a DeAOT r50_deaotl checkpoint.*looks like a SAM"):
         run(tmp_path, frames, keys, sam_like)
+
+
+def _track_graph(reg, shot, prompts, checkpoint):
+    from inpainterz.engine import Graph
+
+    g = Graph(registry=reg)
+    g.add("ReadImages", id="read", path=str(shot / "%04d.png"))
+    g.add("TKeyMasks", id="keys", height=H, width=W, prompts=prompts)
+    g.add("TrackDeAOT", id="track", frames="read.frames", keymasks="keys.keymasks", checkpoint=str(checkpoint),
+          max_long_edge=96, long_term_mem_gap=2, long_term_mem_max=3, state_every=4)
+    return g
+
+
+def test_a_keyframe_added_at_k_retracks_only_from_k_and_equals_a_cold_run(tmp_path, checkpoint, counting_registry):
+    import cv2
+
+    n = 14
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    clip = make_frames(tmp_path, n=n).read(0, n)
+    for t in range(n):
+        cv2.imwrite(str(shot / f"{t:04d}.png"), clip[t][:, :, ::-1])
+    prompts = [{"frame": 1, "box": [7, 10, 27, 30], "id": 3}]
+    g = _track_graph(counting_registry, shot, prompts, checkpoint)
+    assert g.run(cache_dir=tmp_path / "cache", device="cpu").ok
+    for k, resumed_at in ((9, 8), (6, 4)):
+        prompts = prompts + [{"frame": k, "box": [60, 40, 80, 60], "id": 7}]
+        g = _track_graph(counting_registry, shot, prompts, checkpoint)
+        warm = g.run(cache_dir=tmp_path / "cache", device="cpu")
+        assert warm.ok
+        assert warm.nodes["track"].frames == {"rendered": n - k, "reused": k}
+        assert f"resumed from the tracker's state saved before frame {resumed_at}" in warm.nodes["track"].notes
+        cold = g.run(cache_dir=tmp_path / f"cold{k}", device="cpu")
+        assert cold.nodes["track"].frames == {"rendered": n, "reused": 0}
+        a, b = warm.value("track", "masks").read(0, n), cold.value("track", "masks").read(0, n)
+        assert np.array_equal(a, b)
+        assert set(np.unique(a[k:])) >= {7}

@@ -16,6 +16,12 @@ window order, truncated to uint8 at the end.
   for ``num_ref=-1``); ``mode="bounded"`` takes them from a window around the
   current frames, so memory does not grow with clip length.
 
+In bounded mode a frame depends only on frames within ``bounded_reach`` of
+it, and any span of frames can be rendered alone (``wanted``) with exactly
+the bytes of a whole pass: only the windows holding wanted frames run, and
+each frame is encoded (and each pair's flow computed) on its own, so no
+result depends on which other frames shared its batch.
+
 Frames are (H, W, 3) uint8 RGB; masks (H, W) with 1 (or anything > 0) for holes.
 """
 import os
@@ -86,6 +92,14 @@ def bounded_ref_ids(f, neighbors, n, ref_step, num_ref):
     # Keep the nearest ones if the range holds more than asked for.
     refs.sort(key=lambda i: (abs(i - f), i))
     return sorted(refs[:count])
+
+
+def bounded_reach(settings):
+    """How far from frame t the frames bounded mode reads for it lie: t is local to the windows
+    centred within neighbor_stride of it, and each reads its locals and references around it."""
+    count = BOUNDED_DEFAULT_REFS if settings.num_ref == -1 else settings.num_ref
+    refs = settings.ref_step * max(1, (count + 1) // 2)
+    return settings.neighbor_stride + max(settings.neighbor_stride, refs)
 
 
 def schedule(n, settings, mode="exact"):
@@ -257,8 +271,9 @@ class Stats:
 class _Clip:
     """Per-frame inputs and network results, read and computed on demand, dropped after last use."""
 
-    def __init__(self, net, read, n, size, device, plan, stats):
+    def __init__(self, net, read, n, size, device, plan, stats, one_by_one=False):
         self.net, self.read, self.n = net, read, n
+        self.one_by_one = one_by_one  # no result may depend on the batch it was computed in
         self.h, self.w = size
         self.hp, self.wp = pad_size(*size)
         self.device = device
@@ -301,33 +316,33 @@ class _Clip:
 
         self._load(sorted(set(ids)))
         new = [i for i in ids if i not in self.feats]
-        if new:
-            x = masked_input(np.stack([self.frames[i][0] for i in new]), np.stack([self.frames[i][1] for i in new]))
+        for batch in ([[i] for i in new] if self.one_by_one else [new] if new else []):
+            x = masked_input(np.stack([self.frames[i][0] for i in batch]), np.stack([self.frames[i][1] for i in batch]))
             x = mirror_pad(x.to(self.device, self.dtype), self.hp, self.wp)
             feats = self.net.encode(x)
             # Copies, so one long-lived reference does not keep its whole batch alive.
-            for k, i in enumerate(new):
+            for k, i in enumerate(batch):
                 self.feats[i] = feats[k].clone()
-            self.stats.encoded_frames += len(new)
-            need_small = [k for k, i in enumerate(new) if i in local]
+            self.stats.encoded_frames += len(batch)
+            need_small = [k for k, i in enumerate(batch) if i in local]
             if need_small:
                 small = self.net.flow_frames(x[need_small])
                 for k, s in zip(need_small, small):
-                    self.small[new[k]] = s.clone()
+                    self.small[batch[k]] = s.clone()
         for i in local:
             if i not in self.small:  # encoded earlier as a reference only
                 x = masked_input(self.frames[i][0][None], self.frames[i][1][None])
                 x = mirror_pad(x.to(self.device, self.dtype), self.hp, self.wp)
                 self.small[i] = self.net.flow_frames(x)[0]
         pairs = [i for i in local[:-1] if i not in self.flows]
-        if pairs:
-            a = torch.stack([self.small[i] for i in pairs])
-            z = torch.stack([self.small[i + 1] for i in pairs])
+        for batch in ([[i] for i in pairs] if self.one_by_one else [pairs] if pairs else []):
+            a = torch.stack([self.small[i] for i in batch])
+            z = torch.stack([self.small[i + 1] for i in batch])
             fwd = self.net.flow(a, z)
             bwd = self.net.flow(z, a)
-            for k, i in enumerate(pairs):
+            for k, i in enumerate(batch):
                 self.flows[i] = (fwd[k].clone(), bwd[k].clone())
-            self.stats.flow_pairs += len(pairs)
+            self.stats.flow_pairs += len(batch)
         held = len(set(self.frames) | set(self.feats) | set(self.small))
         self.stats.peak_cached_frames = max(self.stats.peak_cached_frames, held)
 
@@ -341,23 +356,30 @@ class _Clip:
 
 
 def inpaint(net, read, n, size, write, settings=Settings(), mode="exact", device="cpu",
-            fp16=False, threads=None, progress=None):
+            fp16=False, threads=None, progress=None, wanted=None):
     """Inpaint a clip of ``n`` frames of ``size`` (h, w), reusing work across windows.
 
     read(start, stop) -> (frames (k, h, w, 3) uint8, masks (k, h, w)).
     write(index, frame) is called once per frame, in order, as soon as the
     frame is final. progress(fraction), if given, is called after each window.
-    Returns Stats.
+    wanted (bounded mode only): sorted (start, stop) ranges; only those frames
+    are computed and written. Returns Stats.
     """
     import torch
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if wanted is not None and mode != "bounded":
+        raise ValueError("a span of frames can be rendered alone in bounded mode only")
     h, w = size
     net.check_size(*pad_size(h, w))
     plan = schedule(n, settings, mode)
+    keep = None
+    if wanted is not None:
+        keep = {i for a, b in wanted for i in range(a, min(b, n))}
+        plan = [window for window in plan if keep.intersection(window[1])]
     stats = Stats()
-    clip = _Clip(net, read, n, size, device, plan, stats)
+    clip = _Clip(net, read, n, size, device, plan, stats, one_by_one=mode == "bounded")
     pending = {}  # idx -> composite being averaged
     written = 0
     with cpu_threads(device, threads), torch.inference_mode(), _autocast(net, device, fp16):
@@ -379,9 +401,15 @@ def inpaint(net, read, n, size, write, settings=Settings(), mode="exact", device
             stats.peak_pending_outputs = max(stats.peak_pending_outputs, len(pending))
             # Frames before the next window's first local frame are final.
             final_below = plan[wi + 1][1][0] if wi + 1 < len(plan) else n
-            while written < final_below:
-                write(written, pending.pop(written).astype(np.uint8))
-                written += 1
+            if keep is None:
+                while written < final_below:
+                    write(written, pending.pop(written).astype(np.uint8))
+                    written += 1
+            else:  # windows left out hold no wanted frame: what they would add is dropped too
+                for idx in sorted(i for i in pending if i < final_below):
+                    frame = pending.pop(idx)
+                    if idx in keep:
+                        write(idx, frame.astype(np.uint8))
             clip.release(wi)
             if progress is not None:
                 progress((wi + 1) / len(plan))

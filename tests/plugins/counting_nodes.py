@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from inpainterz.engine import BadInput, Input, Output, Param, node
+from inpainterz.engine import BadInput, Input, KeyMasks, Output, Param, Points, causal, node, per_frame, window
 
 
 def _log(node_id, **extra):
@@ -129,3 +129,131 @@ def t_sink(ctx, frames, path):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(" ".join(map(str, values)) + "\n")
     os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- frame-aware test nodes
+# Each logs the frames it rendered, so tests can check a render against its declaration.
+
+def _log_frames(ctx):
+    wanted = ctx.frames_wanted
+    _log(ctx.node_id, frames=[list(r) for r in wanted] if wanted is not None else None)
+
+
+def _wanted_frames(ctx):
+    for a, b in ctx.frames_wanted:
+        yield from range(a, b)
+
+
+@node("TReadFrames", category="test", doc="Frames filled with the number in each text file of a folder (one per frame).",
+      outputs=[Output("frames", "Frames")],
+      params=[Param("path", "path", "", io="read", kind="dir")])
+def t_read_frames(ctx, path):
+    _log(ctx.node_id)
+    values = [int(f.read_text().strip()) for f in sorted(path.glob("*.txt"))]
+    out = ctx.new_frames(4, 6, Fraction(25))
+    for t, v in enumerate(values):
+        frame = np.full((4, 6, 3), v % 256, np.uint8)
+        frame[0, 0, 1] = t % 256  # frames differ even where the files agree
+        out.append(frame)
+    return out.close()
+
+
+@node("TPrompts", category="test", doc="Points from a frame-keyed list of values.",
+      outputs=[Output("points", "Points")],
+      params=[Param("prompts", "list", [], doc='[{"frame": N, "value": V}, ...]')])
+def t_prompts(ctx, prompts):
+    _log(ctx.node_id)
+    out = {}
+    for p in prompts:
+        out.setdefault(int(p["frame"]), []).append([float(p["value"]), 0.0, True, 1])
+    return Points(out)
+
+
+def _prompt_value(points, t):
+    return int(sum(r[0] for r in points.get(t, []))) if points is not None else 0
+
+
+@node("TPerFrame", category="test", doc="Frame t plus k plus the prompts at t.", temporal=per_frame(),
+      inputs=[Input("frames", "Frames"), Input("points", "Points", optional=True)],
+      outputs=[Output("frames", "Frames")], params=[Param("k", "int", 1)])
+def t_per_frame(ctx, frames, points, k):
+    _log_frames(ctx)
+    out = ctx.new_frames(frames.height, frames.width, frames.fps)
+    pause = float(os.environ.get("INPAINTERZ_TEST_SLEEP", 0))  # per frame: lets a test kill a render midway
+    for t in _wanted_frames(ctx):
+        time.sleep(pause)
+        ctx.progress(0.5)
+        out.append(((frames[t].astype(np.int64) + k + _prompt_value(points, t)) % 256).astype(np.uint8))
+    return out.close()
+
+
+@node("TWindow", category="test", doc="Sum of frames t-r..t+r.", temporal=window(lambda p: p["r"]),
+      inputs=[Input("frames", "Frames")], outputs=[Output("frames", "Frames")],
+      params=[Param("r", "int", 1, min=0, max=5)])
+def t_window(ctx, frames, r):
+    _log_frames(ctx)
+    out = ctx.new_frames(frames.height, frames.width, frames.fps)
+    for t in _wanted_frames(ctx):
+        block = frames.read(t - r, t + r + 1).astype(np.int64)
+        out.append((block.sum(axis=0) % 256).astype(np.uint8))
+    return out.close()
+
+
+@node("TCausal", category="test", doc="Running sum of frames 0..t and the prompts at or before t.", temporal=causal(),
+      inputs=[Input("frames", "Frames"), Input("points", "Points", optional=True)],
+      outputs=[Output("frames", "Frames")])
+def t_causal(ctx, frames, points):
+    _log_frames(ctx)
+    out = ctx.new_frames(frames.height, frames.width, frames.fps)
+    wanted = list(_wanted_frames(ctx))
+    if not wanted:
+        return out.close()
+    # The state at the first wanted frame is recomputed from the frames before it: exact, if slow.
+    total = np.zeros(frames.frame_shape, np.int64)
+    for t in range(wanted[0]):
+        total += frames[t].astype(np.int64) + _prompt_value(points, t)
+    wanted_set = set(wanted)
+    for t in range(wanted[0], wanted[-1] + 1):
+        total += frames[t].astype(np.int64) + _prompt_value(points, t)
+        if t in wanted_set:
+            out.append((total % 256).astype(np.uint8))
+    return out.close()
+
+
+@node("TFrameSink", category="test", doc="Writes one text file per frame (its first pixel).", temporal=per_frame(),
+      inputs=[Input("frames", "Frames")],
+      params=[Param("path", "path", "out", io="write", kind="dir")])
+def t_frame_sink(ctx, frames, path):
+    _log_frames(ctx)
+    path.mkdir(parents=True, exist_ok=True)
+    for t in _wanted_frames(ctx):
+        tmp = path / f".{t:04d}.tmp"
+        tmp.write_text(f"{int(frames[t][0, 0, 0])}\n")
+        os.replace(tmp, path / f"{t:04d}.txt")
+
+
+@node("TKeyMasks", category="test", doc="Rectangles as keyframe masks: a frame-keyed list of boxes.",
+      outputs=[Output("keymasks", "KeyMasks")],
+      params=[Param("height", "int", 64), Param("width", "int", 96),
+              Param("prompts", "list", [], doc='[{"frame": N, "box": [x0, y0, x1, y1], "id": I}, ...]')])
+def t_keymasks(ctx, height, width, prompts):
+    _log(ctx.node_id)
+    out = KeyMasks(height=height, width=width)
+    for p in prompts:
+        m = out[p["frame"]] if p["frame"] in out else np.zeros((height, width), np.uint8)
+        x0, y0, x1, y1 = p["box"]
+        m[y0:y1, x0:x1] = p["id"]
+        out[p["frame"]] = m
+    return out
+
+
+@node("TKeyed", category="test", doc="Per frame: each prompt's value plus the frame's first pixel.",
+      temporal=per_frame(), inputs=[Input("frames", "Frames"), Input("points", "Points")],
+      outputs=[Output("points", "Points")])
+def t_keyed(ctx, frames, points):
+    _log_frames(ctx)
+    out = {}
+    for a, b in ctx.frames_wanted:
+        for t in sorted(f for f in points if a <= f < b):
+            out[t] = [[r[0] + int(frames[t][0, 0, 0]), r[1], r[2], r[3]] for r in points[t]]
+    return Points(out)
