@@ -107,7 +107,14 @@ def write_contact_sheet(path: Path, frames, labels, results, truths, count: int 
             if r == 0:
                 cv2.putText(sheet, f"frame {picks[c]}", (c * tile_w + 8, top + band + 18),
                             cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return save_png(path, sheet)
+
+
+def save_png(path: Path, rgb: np.ndarray) -> Path:
+    """Write an RGB picture (a contact sheet) as a PNG, atomically."""
+    import cv2
+
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"could not encode {path}")
     with atomic_write(path) as partial:

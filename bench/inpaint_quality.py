@@ -39,8 +39,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpainterz.engine.atomic import atomic_write
 from inpainterz.nodes.flowfill import fill_clip
+from inpainterz.app.demo import save_png
 from inpainterz.app.scoring import flicker, psnr, ssim
 from inpainterz.app.footage_cases import CASES
 from inpainterz.app.synthetic import make_object_sprite, make_scene
@@ -181,12 +181,7 @@ def write_sheet(path, case, results, picks, zoom=2):
             sheet[top + band:top + band + tile_h, column * tile_w:(column + 1) * tile_w] = tile
             cv2.putText(sheet, f"{label}, frame {t}", (column * tile_w + 6, top + 16), cv2.FONT_HERSHEY_SIMPLEX,
                         0.45, (235, 235, 235), 1, cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    with atomic_write(path) as partial:
-        partial.write_bytes(png.tobytes())
-    return path
+    return save_png(path, sheet)
 
 
 def full_size_cost():
