@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+from .progress import bar, erase_lines
+
 
 class BatchProgress:
     def __init__(self, total: int, stream=None, live: bool | None = None):
@@ -76,16 +78,14 @@ class BatchProgress:
             self._draw()
 
     def _clear(self) -> None:
-        if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
+        erase_lines(self.stream, self._drawn)
+        self._drawn = 0
 
     def _draw(self) -> None:
         self._clear()
         width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - 40))
-        filled = int(width * self.finished / max(1, self.total))
         failed = f", {self.failed} failed" if self.failed else ""
-        lines = [f"  shots [{'#' * filled}{'.' * (width - filled)}] {self.finished}/{self.total}{failed}"]
+        lines = [f"  shots {bar(self.finished / max(1, self.total), width)} {self.finished}/{self.total}{failed}"]
         now = time.monotonic()
         for shot, status in self.running.items():
             lines.append(f"  {shot[:18]:<18} {now - self.started.get(shot, now):6.1f}s  {status[:60]}")

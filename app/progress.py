@@ -14,6 +14,12 @@ def bar(fraction: float, width: int) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+def erase_lines(stream, count: int) -> None:
+    """Erase the last `count` lines a live block drew on a terminal, leaving the cursor where they began."""
+    if count:
+        stream.write(f"\x1b[{count}F\x1b[J")
+
+
 class PlainProgress:
     """One line per state change, and a running line at most every few seconds per node."""
 
@@ -82,9 +88,8 @@ class BarProgress:
         self._draw()
 
     def _clear(self) -> None:
-        if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
+        erase_lines(self.stream, self._drawn)
+        self._drawn = 0
 
     def _draw(self) -> None:
         self._clear()
