@@ -97,3 +97,16 @@ def isolated_checkpoints(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sam_checkpoint(tmp_path_factory):
+    """A random ViT-B SAM saved like the published file: a bare state_dict."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    net = sam_model_registry["vit_b"]()
+    path = tmp_path_factory.mktemp("ckpt") / "sam_vit_b_01ec64.pth"
+    torch.save(net.state_dict(), path)
+    return path

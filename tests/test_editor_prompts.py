@@ -455,18 +455,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
 
 
-@pytest.fixture(scope="module")
-def sam_checkpoint(tmp_path_factory):
-    """A random ViT-B SAM saved like the published file: a bare state_dict."""
-    from segment_anything import sam_model_registry
-
-    torch.manual_seed(0)
-    net = sam_model_registry["vit_b"]()
-    path = tmp_path_factory.mktemp("ckpt") / "sam_vit_b_01ec64.pth"
-    torch.save(net.state_dict(), path)
-    return path
-
-
 @pytest.mark.slow
 def test_instant_mask_embeds_a_frame_once_and_decodes_per_click(app, env, tmp_path, sam_checkpoint):
     from qtpy.QtCore import Qt

@@ -71,20 +71,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A random ViT-B SAM saved like the published file: a bare state_dict."""
-    from segment_anything import sam_model_registry
-
-    torch.manual_seed(0)
-    net = sam_model_registry["vit_b"]()
-    path = tmp_path_factory.mktemp("ckpt") / "sam_vit_b_01ec64.pth"
-    torch.save(net.state_dict(), path)
-    return path
-
-
 @pytest.mark.slow
-def test_sam_segments_prompted_objects_on_their_keyframe(tmp_path, checkpoint):
+def test_sam_segments_prompted_objects_on_their_keyframe(tmp_path, sam_checkpoint):
     torch.set_num_threads(2)
     frames = make_frames(tmp_path)
     boxes = Boxes({1: [[8, 10, 28, 30, 0.9, "red", 2]]})
@@ -92,29 +80,29 @@ def test_sam_segments_prompted_objects_on_their_keyframe(tmp_path, checkpoint):
     manager = ModelManager(budget=10**10)
     ctx = make_ctx(tmp_path, manager)
     out = segment.segment_sam.render(ctx, frames=frames, boxes=boxes, points=points, model="vit_b",
-                                     checkpoint=checkpoint, multimask="auto")["keymasks"]
+                                     checkpoint=sam_checkpoint, multimask="auto")["keymasks"]
     assert list(out) == [1]
     assert (out.height, out.width) == (H, W)
     assert out[1].dtype == np.uint8 and out[1].shape == (H, W)
     assert set(np.unique(out[1])) <= {0, 2, 5}
     assert sum(line.startswith("load") for line in manager.log) == 1
     # The same process reuses the loaded model.
-    segment.load_sam(ctx, "vit_b", checkpoint)
+    segment.load_sam(ctx, "vit_b", sam_checkpoint)
     assert sum(line.startswith("load") for line in manager.log) == 1
 
 
-def test_sam_errors_name_what_to_fix(tmp_path, checkpoint):
+def test_sam_errors_name_what_to_fix(tmp_path, sam_checkpoint):
     frames = make_frames(tmp_path)
     ctx = make_ctx(tmp_path)
     with pytest.raises(BadInput, match="connect 'boxes'"):
         segment.segment_sam.render(ctx, frames=frames, boxes=None, points=None, model="vit_b",
-                                   checkpoint=checkpoint, multimask="auto")
+                                   checkpoint=sam_checkpoint, multimask="auto")
     with pytest.raises(BadInput, match="frame 5 is outside the clip"):
         segment.segment_sam.render(ctx, frames=frames, boxes=Boxes({5: [[0, 0, 4, 4, 1, "x", 1]]}), points=None,
-                                   model="vit_b", checkpoint=checkpoint, multimask="auto")
+                                   model="vit_b", checkpoint=sam_checkpoint, multimask="auto")
     empty = segment.segment_sam.render(ctx, frames=frames, boxes=Boxes({}), points=None, model="vit_b",
-                                       checkpoint=checkpoint, multimask="auto")["keymasks"]
+                                       checkpoint=sam_checkpoint, multimask="auto")["keymasks"]
     assert len(empty) == 0
     with pytest.raises(BadInput, match="is not a SAM vit_l checkpoint|does not fit the SAM vit_l model"):
         segment.segment_sam.render(ctx, frames=frames, boxes=Boxes({0: [[0, 0, 4, 4, 1, "x", 1]]}), points=None,
-                                   model="vit_l", checkpoint=checkpoint, multimask="auto")
+                                   model="vit_l", checkpoint=sam_checkpoint, multimask="auto")
