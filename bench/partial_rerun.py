@@ -52,7 +52,7 @@ def show(label, cold, cold_s, warm, warm_s):
 def weight_free(frames: int, width: int, height: int, edit: int) -> None:
     from inpainterz.engine import Graph
     from inpainterz.engine.cache import Cache
-    from inpainterz.nodes.synthetic import SceneSpec, iter_scene, write_video
+    from inpainterz.app.synthetic import SceneSpec, iter_scene, write_video
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -86,7 +86,7 @@ def clicks(frames: int, edit: int) -> None:
     from inpainterz.engine import Graph
     from inpainterz.engine import checkpoints as ck
     from inpainterz.engine.cache import Cache
-    from inpainterz.nodes.synthetic import SceneSpec, iter_scene
+    from inpainterz.app.synthetic import SceneSpec, iter_scene
     from inpainterz.nodes.track import build_deaot
 
     h, w = 64, 96
