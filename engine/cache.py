@@ -4,6 +4,7 @@ Layout under the cache root:
 
     entries/ab/<key>/meta.json   a committed entry: metadata plus its data files
     lineage/ab/<key>.json        recent entry keys of one node lineage (what a partial re-render builds on)
+    families/ab/<family>/<key>   one file per entry of a range family (partial entries a run may join)
     tmp/<key>.<host>+<pid>+<rand>/  an entry being written (host-aware sweep: engine/atomic.py)
     trash/                       entries on their way out
 
@@ -27,6 +28,8 @@ from pathlib import Path
 from .atomic import TAG, sweep, write_text_atomic, writer_tag
 
 DEFAULT_BUDGET = 20 * 1024 ** 3
+# Entries remembered per range family, newest first: one per frame range of a long shot, so many.
+FAMILY_KEEP = 512
 CACHE_ENV = "INPAINTERZ_CACHE"
 CACHE_SIZE_ENV = "INPAINTERZ_CACHE_SIZE"
 
@@ -87,8 +90,9 @@ class Cache:
         self.tmp_dir = self.root / "tmp"
         self.trash_dir = self.root / "trash"
         self.lineage_dir = self.root / "lineage"
+        self.families_dir = self.root / "families"
         self._written_since_scan = 0
-        for d in (self.entries_dir, self.tmp_dir, self.trash_dir, self.lineage_dir):
+        for d in (self.entries_dir, self.tmp_dir, self.trash_dir, self.lineage_dir, self.families_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._sweep()
 
@@ -118,8 +122,13 @@ class Cache:
         path.mkdir(parents=True)
         return Pending(key, path)
 
-    def commit(self, pending: Pending, meta: dict) -> Entry:
-        """Write meta.json last, then rename the folder into place in one step."""
+    def commit(self, pending: Pending, meta: dict, if_taken: str | None = None) -> Entry:
+        """Write meta.json last, then rename the folder into place in one step.
+
+        When another process commits the same key first, its entry stands and
+        is returned; with `if_taken`, ours is committed under that key instead
+        (a partial entry holding other frames than the one already there).
+        """
         scratch = pending.path / "scratch"
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
@@ -137,6 +146,8 @@ class Cache:
         try:
             os.rename(pending.path, final)
         except OSError:
+            if if_taken is not None and final.exists():
+                return self.commit(Pending(if_taken, pending.path), meta)
             # Another process committed the same key first; its entry is as good.
             shutil.rmtree(pending.path, ignore_errors=True)
             existing = self.lookup(pending.key)
@@ -182,6 +193,46 @@ class Cache:
             keys = []
         keys = [key] + [k for k in keys if k != key][: keep - 1]
         write_text_atomic(path, json.dumps(keys))
+
+    # ------------------------------------------------------------ range families
+
+    def _family_path(self, family: str) -> Path:
+        return self.families_dir / family[:2] / family
+
+    def _family_records(self, family: str) -> list[Path]:
+        """Record files of a family, newest first (another writer may prune some meanwhile)."""
+        records = []
+        try:
+            names = list(self._family_path(family).iterdir())
+        except OSError:
+            return []
+        for f in names:
+            try:
+                records.append((f.stat().st_mtime, f.name, f))
+            except OSError:
+                pass
+        return [f for _, _, f in sorted(records, reverse=True)]
+
+    def family(self, family: str) -> list[Entry]:
+        """The committed entries of a range family, newest first; records of evicted entries are dropped."""
+        found = []
+        for record in self._family_records(family):
+            entry = self.lookup(record.name)
+            if entry is None:
+                record.unlink(missing_ok=True)
+            else:
+                found.append(entry)
+        return found
+
+    def add_to_family(self, family: str, key: str, keep: int = FAMILY_KEEP) -> None:
+        """Record an entry in a range family. One file per entry, so writers on several hosts
+        at once never lose each other's records."""
+        record = self._family_path(family) / key
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.touch()
+        os.utime(record)
+        for old in self._family_records(family)[keep:]:
+            old.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ housekeeping
 
@@ -231,8 +282,9 @@ class Cache:
         for _, _, path in self.list():
             self._remove(path)
             n += 1
-        shutil.rmtree(self.lineage_dir, ignore_errors=True)
-        self.lineage_dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.lineage_dir, self.families_dir):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True, exist_ok=True)
         return n
 
 

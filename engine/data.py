@@ -556,12 +556,13 @@ def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
     return meta
 
 
-def splice(writer: ClipWriter, count: int, rendered: Clip | None, render: tuple, base: Clip | None, keep: tuple) -> Clip:
-    """A clip of `count` frames: the `render` frames from `rendered`, the `keep` frames from `base`.
+def splice(writer: ClipWriter, count: int, rendered: Clip | None, render: tuple, kept: list) -> Clip:
+    """A clip of `count` frames: the `render` frames from `rendered`, and from each (clip, frames)
+    of `kept` those frames.
 
     `rendered` holds the render frames in order (or is a whole clip, read at
-    the same indices). Frames in neither are left out: stored as zeros with
-    version None. Whole stored chunks of `base` are linked, not copied.
+    the same indices). Frames in none are left out: stored as zeros with
+    version None. Whole stored chunks of a kept clip are linked, not copied.
     """
     from . import frames as fr
 
@@ -570,10 +571,14 @@ def splice(writer: ClipWriter, count: int, rendered: Clip | None, render: tuple,
     if sequential:
         for i, t in enumerate(fr.frames_of(render)):
             pos[t] = i
-    base_reader = stored_reader(base.reader) if base is not None else None
-    linkable = (isinstance(base_reader, ChunkReader) and base_reader.chunk == writer.chunk
-                and base_reader.compressed == writer.compressed and base.count == count)
-    pieces = sorted([(a, b, "render") for a, b in render] + [(a, b, "keep") for a, b in keep])
+    sources = []  # (clip, its stored reader if whole chunks of it can be linked, else None)
+    for clip, _ in kept:
+        reader = stored_reader(clip.reader)
+        linkable = (isinstance(reader, ChunkReader) and reader.chunk == writer.chunk
+                    and reader.compressed == writer.compressed and clip.count == count)
+        sources.append((clip, reader if linkable else None))
+    pieces = sorted([(a, b, -1) for a, b in render] + [(a, b, i) for i, (_, frames) in enumerate(kept)
+                                                        for a, b in frames])
     t = 0
     while t < count:
         piece = next(((a, b, k) for a, b, k in pieces if a <= t < b), None)
@@ -583,15 +588,16 @@ def splice(writer: ClipWriter, count: int, rendered: Clip | None, render: tuple,
             writer.append(np.zeros((stop - t, *writer.frame_shape), np.uint8), [None] * (stop - t))
             t = stop
             continue
-        _, b, kind = piece
-        if kind == "keep":
-            if linkable and writer.at_chunk_start and t % writer.chunk == 0 and t + writer.chunk <= b:
+        _, b, k = piece
+        if k >= 0:
+            clip, chunks = sources[k]
+            if chunks is not None and writer.at_chunk_start and t % writer.chunk == 0 and t + writer.chunk <= b:
                 ci = t // writer.chunk
-                writer.link_chunk(base_reader.files()[ci], base.frame_versions[t:t + writer.chunk])
+                writer.link_chunk(chunks.files()[ci], clip.frame_versions[t:t + writer.chunk])
                 t += writer.chunk
                 continue
-            stop = min(b, t + writer.chunk - (t % writer.chunk) if linkable else t + writer.chunk)
-            writer.append(base.read(t, stop), base.frame_versions[t:stop])
+            stop = min(b, t + writer.chunk - (t % writer.chunk) if chunks is not None else t + writer.chunk)
+            writer.append(clip.read(t, stop), clip.frame_versions[t:stop])
         else:
             stop = min(b, t + writer.chunk)
             lo = pos[t] if sequential else t

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import networkx as nx
 
 from . import data
-from .cache import Cache
+from .cache import Cache, Pending
 from .config import RunConfig
 from .devices import device_lock, resolve_device
 from .errors import BadInput, Cancelled, GraphError, NodeFailed, Problem, is_disk_full
@@ -222,6 +222,8 @@ def cached_entries(graph, node_id: str, cache: Cache, config: RunConfig | None =
         except Exception:  # a half-edited graph: nothing to find yet
             return None
         entry = cache.lookup(key)
+        if entry is not None and not policy.covers(entry.meta, fr.ALL):  # a frame range; joined beside it?
+            entry = cache.lookup(policy.range_key(key, fr.clamp(fr.ALL, entry.meta.get("count", 0))))
         if entry is None or not policy.usable(entry.meta) or not policy.covers(entry.meta, fr.ALL):
             return None
         for name, meta in entry.meta.get("outputs", {}).items():
@@ -308,6 +310,8 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
     entries: dict[str, Any] = {}  # node -> committed cache Entry
     values: dict[tuple[str, str], Callable[[], Any]] = {}
     pinned: set[str] = set()
+    families: dict[str, str] = {}  # frame-aware node -> its range family (policy.family_key)
+    identity: dict[tuple[str, str], str] = {}  # (node, output) -> what a downstream family records of it
     loaded: dict[tuple[str, str], Any] = {}
     load_lock = threading.Lock()
 
@@ -326,6 +330,7 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
         pinned.add(entry.key)
         for name, meta in entry.meta["outputs"].items():
             versions[(node, name)] = meta["version"]
+            identity[(node, name)] = families.get(node, meta["version"])
             values[(node, name)] = lambda node=node, name=name: load(node, name)
         return scheduler.finish(state, node)
 
@@ -375,14 +380,22 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
                     lock.release()
             meta = {"node": node, "type": nt.id, "outputs": out_meta, "seconds": rep.seconds,
                     "writes": policy.writes_fingerprint(nt, params[node]), "notes": rep.notes}
+            side = None
             if plan is not None:
                 meta.update(count=plan.count, done=fr.to_json(plan.done), inputs=inputs)
-            entry = cache.commit(pending, meta)
+                if not no_cache:
+                    # Another run (another frame range) may be reading the entry under this key:
+                    # never replace it, keep ours beside it.
+                    side = policy.range_key(key, plan.done)
+                    if cache.lookup(key) is not None:
+                        pending = Pending(side, pending.path)
+            entry = cache.commit(pending, meta, if_taken=side)
         except BaseException:
             cache.abort(pending)
             raise
         if plan is not None:
             cache.remember(policy.lineage_key(nt, params[node], upstream[node], config), entry.key, policy.LINEAGE_KEEP)
+            cache.add_to_family(families[node], entry.key)
         return entry
 
     def frames_report(node: str, entry, plan: policy.Plan | None, ran: bool) -> dict | None:
@@ -455,13 +468,20 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
         if span is not None and state.wanted[node] != fr.ALL and span[1] >= count:
             raise BadInput(f"--frames {span[0]}-{span[1]}: the clip has {count} frames here (0..{count - 1}); "
                            f"ask for frames within it")
+        whole = None if no_cache else cache.lookup(policy.range_key(rep.key, fr.clamp(fr.ALL, count)))
+        if whole is not None and policy.usable(whole.meta):  # joined by an earlier run beside a partial entry
+            rep.status, rep.notes = "cached", list(whole.meta.get("notes", []))
+            rep.frames = frames_report(node, whole, None, False)
+            finish(node, whole)
+            emit(Event("cached", node, nt.id, 1.0))
+            return None
         bases = []
         if not no_cache:
-            bases = ([entry] if entry is not None else []) + cache.lineage(
-                policy.lineage_key(nt, params[node], upstream[node], config))
+            found = ([entry] if entry is not None else []) + cache.lineage(
+                policy.lineage_key(nt, params[node], upstream[node], config)) + cache.family(families[node])
+            bases = list({e.key: e for e in reversed(found)}.values())[::-1]  # each once, first mention first
         plan = policy.best_plan(decl, params[node], count, state.wanted[node], inputs, bases)
-        if plan.base is not None:
-            pinned.add(plan.base.key)
+        pinned.update(e.key for e, _ in plan.pieces())
         plans[node] = (plan, inputs)
         return plans[node]
 
@@ -474,6 +494,9 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
                 nt, rep = types[node], reports[node]
                 if rep.key is None:
                     rep.key = policy.key_for(nt, params[node], upstream[node], versions, config)
+                    if decls[node].kind != "whole":
+                        families[node] = policy.family_key(
+                            policy.lineage_key(nt, params[node], upstream[node], config), upstream[node], identity)
                 if rep.key in inflight:
                     continue  # an identical node is rendering: wait and reuse its result
                 try:
@@ -551,10 +574,11 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
 
 
 def _assemble(ctx, node: str, output: str, rendered, plan: policy.Plan):
-    """A frame-aware node's output: its rendered frames spliced with the frames kept from the base."""
-    base = data.load_value(plan.base.meta["outputs"][output], plan.base.path) if plan.keep else None
+    """A frame-aware node's output: its rendered frames spliced with the frames kept from earlier entries."""
+    kept = [(data.load_value(e.meta["outputs"][output], e.path), frames) for e, frames in plan.pieces()]
+    base = kept[0][0] if kept else None
     if not isinstance(rendered if rendered is not None else base, data.Clip):
-        return _merge_keyed(rendered, plan, base)
+        return _merge_keyed(rendered, plan, kept)
     if rendered is not None:
         if not isinstance(rendered, data.Clip):
             raise TypeError(f"output '{output}' must be a clip")
@@ -564,14 +588,17 @@ def _assemble(ctx, node: str, output: str, rendered, plan: policy.Plan):
         if plan.render == fr.clamp(fr.ALL, plan.count) and rendered.count == plan.count:
             return rendered  # a cold render of every frame: nothing to splice
     like = rendered if rendered is not None else base
-    return data.splice(data.writer_like(ctx._writer_dir(), like), plan.count, rendered, plan.render, base, plan.keep)
+    return data.splice(data.writer_like(ctx._writer_dir(), like), plan.count, rendered, plan.render, kept)
 
 
-def _merge_keyed(rendered, plan: policy.Plan, base):
-    """Frame-keyed data (KeyMasks, Boxes, Points): the base's kept frames and the rendered ones."""
-    like = rendered if rendered is not None else base
-    keep, render = set(fr.frames_of(plan.keep)), set(fr.frames_of(plan.render))
-    items = {f: v for f, v in (base or {}).items() if f in keep}
+def _merge_keyed(rendered, plan: policy.Plan, kept: list):
+    """Frame-keyed data (KeyMasks, Boxes, Points): the kept frames of earlier entries and the rendered ones."""
+    like = rendered if rendered is not None else kept[0][0]
+    render = set(fr.frames_of(plan.render))
+    items = {}
+    for value, frames in kept:
+        keep = set(fr.frames_of(frames))
+        items.update({f: v for f, v in value.items() if f in keep})
     items.update({f: v for f, v in (rendered or {}).items() if f in render})
     items = dict(sorted(items.items()))
     if isinstance(like, data.KeyMasks):

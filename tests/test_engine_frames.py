@@ -335,3 +335,62 @@ def test_frames_a_range_run_left_out_cannot_be_read(counting_registry, test_log,
     assert part[5].shape == (4, 6, 3)
     with pytest.raises(ValueError, match="frame 7 was not rendered"):
         part.read(4, 8)
+
+
+# ---------------------------------------------------------------- frame ranges joined
+
+def _ranges_graph(reg, folder, out):
+    g = Graph(registry=reg)
+    g.add("TReadFrames", id="src", path=str(folder))
+    g.add("TPerFrame", id="per", frames="src.frames", k=1)
+    g.add("TWindow", id="win", frames="per.frames", r=2)
+    g.add("TFrameSink", id="sink", frames="win.frames", path=str(out))
+    return g
+
+
+@pytest.mark.parametrize("order", ["at once", "backwards"])
+def test_frame_ranges_run_apart_join_into_the_whole_without_rendering_again(order, counting_registry, test_log,
+                                                                            tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(data, "CHUNK_BYTES", 4 * 4 * 6 * 3)  # 4 frames a chunk: ranges cut chunks
+    monkeypatch.setenv("INPAINTERZ_TEST_SLEEP", "0.01")  # ranges run at once really overlap
+    folder = tmp_path / "frames"
+    _write_values(folder, [t * 7 for t in range(30)])
+    g = _ranges_graph(counting_registry, folder, tmp_path / "out")
+    spans = [(0, 9), (10, 21), (22, 29)]
+    results = {}
+
+    def one(span):
+        results[span] = g.run("win", cache_dir=tmp_path / "cache", frames=span)
+
+    if order == "at once":
+        threads = [threading.Thread(target=one, args=(s,)) for s in spans]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        for span in reversed(spans):
+            one(span)
+    assert all(r.ok for r in results.values())
+    for (a, b), r in results.items():
+        assert r.nodes["win"].frames["rendered"] <= b - a + 1 and r.status("win") == "ran"
+    since = len(read_log(test_log))
+    full = g.run(cache_dir=tmp_path / "cache")
+    assert full.ok
+    got = {n: fr.union(*map(fr.from_json, r)) for n, r in _rendered(test_log, since).items()}
+    assert got == {"sink": ((0, 30),)}  # the ranges' frames are joined, none rendered again
+    assert full.nodes["win"].frames == {"rendered": 0, "reused": 30} and full.status("win") == "cached"
+    cold = _ranges_graph(counting_registry, folder, tmp_path / "cold_out").run(cache_dir=tmp_path / "cold")
+    assert sorted((tmp_path / "out").iterdir()) and all(
+        f.read_bytes() == (tmp_path / "cold_out" / f.name).read_bytes() for f in (tmp_path / "out").iterdir())
+    for n in ("per", "win"):
+        a, b = full.value(n, "frames"), cold.value(n, "frames")
+        assert np.array_equal(a.read(0, 30), b.read(0, 30)) and a.frame_versions == b.frame_versions
+        assert a.version == b.version
+    # The joined whole is found again by key alone: a second run renders and joins nothing.
+    since = len(read_log(test_log))
+    again = g.run(cache_dir=tmp_path / "cache")
+    assert {n: r.status for n, r in again.nodes.items()} == dict.fromkeys(again.nodes, "cached")
+    assert not _rendered(test_log, since)
