@@ -59,6 +59,7 @@ class ShotResult:
     exit_code: int = 0
     host: str | None = None
     traceback: str | None = None  # printed only with --debug
+    tasks: list | None = None  # a chunked shot's tasks (prelude, frame ranges, join), as the report lists them
 
     @property
     def ok(self) -> bool:
@@ -69,6 +70,8 @@ class ShotResult:
              "nodes": self.nodes, "host": self.host}
         if self.error:
             d["error"], d["exit_code"] = self.error, self.exit_code
+        if self.tasks is not None:
+            d["tasks"] = self.tasks
         return d
 
 
@@ -94,8 +97,10 @@ def output_paths(graph) -> list[str]:
 
 
 def run_shot(graph, shot_name: str, options: RunOptions, cache=None, on_event: Callable | None = None,
-             cancel: threading.Event | None = None, targets: list[str] | None = None, models=None) -> ShotResult:
-    """Run one shot's graph; every failure becomes the result's one-line reason, never an exception.
+             cancel: threading.Event | None = None, targets: list[str] | None = None, models=None,
+             frames: tuple[int, int] | None = None) -> ShotResult:
+    """Run one shot's graph (or what `targets` need, for `frames` a..b); every failure becomes the
+    result's one-line reason, never an exception.
 
     `models` is the model manager the shot's model nodes load into (None: the process's).
     """
@@ -106,7 +111,8 @@ def run_shot(graph, shot_name: str, options: RunOptions, cache=None, on_event: C
     try:
         res.outputs = output_paths(graph)
         config = options.run_config(cache, cancel, models)
-        run = run_graph(graph, targets=targets, config=config, on_event=on_event)
+        run = run_graph(graph, targets=list(targets) if targets else None, frames=frames, config=config,
+                        on_event=on_event)
     except GraphError as exc:
         res.status, res.exit_code = "failed", EXIT_BAD_INPUT
         res.error = "; ".join(str(p) for p in exc.problems)
@@ -132,37 +138,73 @@ def run_shot(graph, shot_name: str, options: RunOptions, cache=None, on_event: C
 
 
 def run_local(graph, shots: list[Shot], options: RunOptions, jobs: int = 1, progress=None,
-              cancel: threading.Event | None = None) -> list[ShotResult]:
-    """Run the shots `jobs` at a time in this process, sharing one cache and one model manager."""
+              cancel: threading.Event | None = None, chunk_frames: int = 0) -> list[ShotResult]:
+    """Run the shots `jobs` tasks at a time in this process, sharing one cache and one model manager.
+
+    Without `chunk_frames` a task is a shot. With it, a shot's frame ranges
+    are tasks of their own (app/chunks.py), and a started shot's next tasks
+    go before shots not started yet, so shots finish one after another.
+    """
+    from collections import deque
+
     from ..engine.cache import Cache
     from ..engine.models import get_manager
+    from . import chunks
 
     cache = Cache(options.cache_dir, options.cache_size)
     models = get_manager()
     cancel = cancel or threading.Event()
     results: dict[str, ShotResult] = {}
-    todo = list(shots)
+    graphs = {shot.name: shot_graph(graph, shot) for shot in shots}
+    states: dict[str, chunks.ChunkedShot] = {}
+    began: dict[str, float] = {}
+    queue = deque((shot.name, None) for shot in shots)  # (shot, task); None: the shot is not started
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="inpainterz-shot") as pool:
-        running = {}
-        while todo or running:
-            while todo and len(running) < max(1, jobs) and not cancel.is_set():
-                shot = todo.pop(0)
-                if progress:
-                    progress.shot_started(shot.name)
-                events = progress.node_events(shot.name) if progress else None
-                running[pool.submit(run_shot, shot_graph(graph, shot), shot.name, options, cache, events,
-                                    cancel, None, models)] = shot.name
+        running: dict = {}
+
+        def submit(name: str, task) -> None:
+            label = task.label if task else None
+            events = progress.node_events(name, label) if progress else None
+            running[pool.submit(run_shot, graphs[name], name, options, cache, events, cancel,
+                                task.targets if task else None, models, task.frames if task else None)] = (name, task)
+
+        while queue or running:
+            while queue and len(running) < max(1, jobs) and not cancel.is_set():
+                name, task = queue.popleft()
+                if task is None:
+                    began[name] = time.perf_counter()
+                    if progress:
+                        progress.shot_started(name)
+                    if chunk_frames:
+                        states[name], first = chunks.start(graphs[name], name, chunk_frames)
+                        queue.extendleft(reversed([(name, t) for t in first]))
+                        continue
+                elif states[name].failed is not None:
+                    continue  # the shot failed in another of its tasks: leave the rest
+                elif progress:
+                    progress.task_started(name, task.label)
+                submit(name, task)
             if not running:
                 break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in done:
+                name, task = running.pop(fut)
                 res = fut.result()
-                results[running.pop(fut)] = res
+                if task is not None:
+                    if progress:
+                        progress.task_finished(name, task.label, res)
+                    state = states[name]
+                    queue.extendleft(reversed([(name, t) for t in chunks.finish(graphs[name], state, task, res)]))
+                    if not state.finished or any(n == name for n, _ in running.values()):
+                        continue
+                    res = chunks.shot_result(state, ShotResult, time.perf_counter() - began[name])
+                results[name] = res
                 if progress:
                     progress.shot_finished(res)
-    for shot in todo:  # never started: the batch was interrupted
-        results[shot.name] = ShotResult(shot.name, "cancelled", error="not started: the batch was interrupted",
-                                        exit_code=EXIT_INTERRUPTED)
+    for shot in shots:  # never started or never finished: the batch was interrupted
+        if shot.name not in results:
+            results[shot.name] = ShotResult(shot.name, "cancelled", error="not finished: the batch was interrupted",
+                                            exit_code=EXIT_INTERRUPTED)
     return [results[s.name] for s in shots]
 
 
@@ -215,6 +257,9 @@ def cmd_batch(args) -> int:
     if args.jobs < 1:
         err(f"--jobs {args.jobs}: give at least 1 shot at a time")
         return EXIT_BAD_INPUT
+    if args.chunk_frames < 0:
+        err(f"--chunk-frames {args.chunk_frames}: give the frames of one range, at least 1 (or 0: whole shots)")
+        return EXIT_BAD_INPUT
     graph = Graph.load(args.graph)
     graph.apply_sets(args.set)
     try:
@@ -242,11 +287,13 @@ def cmd_batch(args) -> int:
             from . import ray_batch
 
             results, extra = ray_batch.run_on_ray(graph, shots, options, address=args.ray, progress=progress,
-                                                  cancel=cancel)
+                                                  cancel=cancel, chunk_frames=args.chunk_frames)
             backend = "ray"
         else:
             results, backend = run_local(graph, shots, options, jobs=args.jobs, progress=progress,
-                                         cancel=cancel), "local"
+                                         cancel=cancel, chunk_frames=args.chunk_frames), "local"
+        if args.chunk_frames:
+            extra["chunk_frames"] = args.chunk_frames
     finally:
         signal.signal(signal.SIGINT, old)
         progress.close()

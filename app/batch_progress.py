@@ -33,8 +33,28 @@ class BatchProgress:
             self.running[shot] = f"started{' on ' + where if where else ''}"
             self._line(f"[{shot}] started{' on ' + where if where else ''}")
 
-    def node_events(self, shot: str):
-        """An engine event callback for one shot."""
+    def task_started(self, shot: str, label: str, where: str = "") -> None:
+        """A piece of a chunked shot (its prelude, a frame range, its join) started: it gets its own line."""
+        key = f"{shot} {label}"
+        with self._lock:
+            self.running.pop(shot, None)
+            self.started.setdefault(key, time.monotonic())
+            self.running[key] = f"started{' on ' + where if where else ''}"
+            self._line(f"[{key}] started{' on ' + where if where else ''}")
+
+    def task_finished(self, shot: str, label: str, result) -> None:
+        key = f"{shot} {label}"
+        with self._lock:
+            self.running.pop(key, None)
+            self.started.pop(key, None)
+            host = f" on {result.host}" if result.host else ""
+            why = f": {result.error}" if result.error else ""
+            self._line(f"[{key}] {result.status} in {result.seconds:.2f}s{host}{why}")
+
+    def node_events(self, shot: str, label: str | None = None):
+        """An engine event callback for one shot (or one task of a chunked shot)."""
+        shot = f"{shot} {label}" if label else shot
+
         def on_event(ev) -> None:
             if ev.kind == "queued":
                 return
@@ -56,7 +76,8 @@ class BatchProgress:
 
     def shot_finished(self, result) -> None:
         with self._lock:
-            self.running.pop(result.name, None)
+            for key in [k for k in self.running if k == result.name or k.startswith(result.name + " ")]:
+                self.running.pop(key)
             self.finished += 1
             self.failed += not result.ok and result.status != "cancelled"
             host = f" on {result.host}" if result.host else ""

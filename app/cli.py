@@ -68,9 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run the shots on Ray: alone, start a local cluster for this run; "
                         "'auto' or HOST:PORT joins a running one")
+    p.add_argument("--chunk-frames", type=int, default=0, metavar="N",
+                   help="split each shot's per-frame and window stages into ranges of N frames that run as "
+                        "tasks of their own (causal and whole stages run first, in one task)")
     p.add_argument("--report", help="write a JSON report of every shot to this file")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    _add_run_options(p, jobs_help="shots to run at once (default 1; on Ray, Ray's resources decide)")
+    _add_run_options(p, jobs_help="tasks to run at once: shots, or frame ranges with --chunk-frames "
+                                  "(default 1; on Ray, Ray's resources decide)")
 
     p = sub.add_parser("validate", help="check a graph file and print every problem")
     p.add_argument("graph")

@@ -126,8 +126,10 @@ class Cache:
         """Write meta.json last, then rename the folder into place in one step.
 
         When another process commits the same key first, its entry stands and
-        is returned; with `if_taken`, ours is committed under that key instead
-        (a partial entry holding other frames than the one already there).
+        is returned. Without `if_taken` an entry already there is replaced (a
+        forced re-run); with it, nothing is replaced and ours is committed
+        under `if_taken` instead (a partial entry holding other frames), or
+        dropped when that key is taken too (same key, same frames: same bytes).
         """
         scratch = pending.path / "scratch"
         if scratch.exists():
@@ -141,13 +143,17 @@ class Cache:
         os.replace(tmp_meta, pending.path / "meta.json")
         final = self._entry_path(pending.key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # a forced re-run replaces what was there
-            self._remove(final)
+        elsewhere = if_taken is not None and if_taken != pending.key
+        if final.exists():
+            if if_taken is None:  # a forced re-run replaces what was there
+                self._remove(final)
+            elif elsewhere:  # never replace: another run may be reading that entry's files by path
+                return self.commit(Pending(if_taken, pending.path), meta, if_taken)
         try:
             os.rename(pending.path, final)
         except OSError:
-            if if_taken is not None and final.exists():
-                return self.commit(Pending(if_taken, pending.path), meta)
+            if elsewhere and final.exists():
+                return self.commit(Pending(if_taken, pending.path), meta, if_taken)
             # Another process committed the same key first; its entry is as good.
             shutil.rmtree(pending.path, ignore_errors=True)
             existing = self.lookup(pending.key)

@@ -380,16 +380,11 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
                     lock.release()
             meta = {"node": node, "type": nt.id, "outputs": out_meta, "seconds": rep.seconds,
                     "writes": policy.writes_fingerprint(nt, params[node]), "notes": rep.notes}
-            side = None
             if plan is not None:
                 meta.update(count=plan.count, done=fr.to_json(plan.done), inputs=inputs)
-                if not no_cache:
-                    # Another run (another frame range) may be reading the entry under this key:
-                    # never replace it, keep ours beside it.
-                    side = policy.range_key(key, plan.done)
-                    if cache.lookup(key) is not None:
-                        pending = Pending(side, pending.path)
-            entry = cache.commit(pending, meta, if_taken=side)
+            target, if_taken = (key, None) if no_cache else _commit_as(
+                cache, key, key if plan is None else policy.range_key(key, plan.done))
+            entry = cache.commit(Pending(target, pending.path), meta, if_taken=if_taken)
         except BaseException:
             cache.abort(pending)
             raise
@@ -571,6 +566,24 @@ def run_graph(graph, targets: list[str] | None = None, *, frames: tuple[int, int
             skip_all(scheduler.skip(state, scheduler.pending(state)), "cancelled")
         cache.evict(pinned)
     return RunResult(reports, time.perf_counter() - t_start, cancelled, values, cache)
+
+
+def _commit_as(cache: Cache, key: str, side: str) -> tuple[str, str | None]:
+    """(key to commit under, the cache's `if_taken`) so that no usable entry is replaced.
+
+    Another run (another frame range of the same shot, on this host or
+    another) may be reading an entry's files by path, so a usable entry under
+    the key stays; a frame-aware node's entry then goes beside it under its
+    side key, and a whole node's is dropped (same key, same bytes). A stale
+    entry (a sink whose files are gone) is replaced.
+    """
+    for k in dict.fromkeys((key, side)):
+        there = cache.lookup(k)
+        if there is None:
+            return k, side
+        if not policy.usable(there.meta):
+            return k, None
+    return side, side
 
 
 def _assemble(ctx, node: str, output: str, rendered, plan: policy.Plan):

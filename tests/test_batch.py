@@ -226,3 +226,95 @@ def test_local_shots_share_one_model_manager_so_weights_load_once(tmp_path, monk
     loads = [line for line in get_manager().log[before:] if line.startswith("load ('InpaintE2FGVI'")]
     assert len(loads) == 1, get_manager().log[before:]
     assert all(len(list((tmp_path / "out" / s).glob("*.png"))) == 3 for s in "abc")
+
+
+# ---------------------------------------------------------------- long shots in frame ranges
+
+CHUNK_GRAPH = {"format": "inpainterz-graph", "version": 1, "nodes": {
+    "src": {"type": "TReadFrames", "params": {"path": "frames/a"}},
+    "per": {"type": "TPerFrame", "inputs": {"frames": "src.frames"}, "params": {"k": 1}},
+    "run": {"type": "TCausal", "inputs": {"frames": "per.frames"}},
+    "slow": {"type": "TSlowFrames", "inputs": {"frames": "run.frames"}},
+    "win": {"type": "TWindow", "inputs": {"frames": "slow.frames"}, "params": {"r": 2}},
+    "sink": {"type": "TFrameSink", "inputs": {"frames": "win.frames"}, "params": {"path": "out/a"}}}}
+
+
+@pytest.fixture
+def long_shots(tmp_path, counting_registry, test_log, monkeypatch):
+    for shot, n in (("a", 23), ("b", 17)):
+        (tmp_path / "frames" / shot).mkdir(parents=True)
+        for t in range(n):
+            (tmp_path / "frames" / shot / f"{t:04d}.txt").write_text(f"{(t * 37 + len(shot)) % 251}\n")
+    (tmp_path / "g.json").write_text(json.dumps(CHUNK_GRAPH))
+    (tmp_path / "s.csv").write_text("shot,src.path,sink.path\na,frames/{shot},out/{shot}\nb,frames/{shot},out/{shot}\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_chunked_shots_equal_plain_runs_and_render_each_range_once(long_shots, test_log):
+    assert _batch("s.csv", "--chunk-frames", "7", "--jobs", "2", "--report", "r.json") == 0
+    log = read_log(test_log)
+    # The causal node ran once per shot, over the whole clip, in the shot's first task.
+    assert [r["frames"] for r in log if r["node"] == "run"] in ([[[0, 23]], [[0, 17]]], [[[0, 17]], [[0, 23]]])
+    # The window node rendered 4 + 3 ranges, each of its own frames: no frame twice, none in the join.
+    win = [r["frames"] for r in log if r["node"] == "win"]
+    assert len(win) == 7 and sum(b - a for [[a, b]] in win) == 23 + 17
+    assert sorted(b - a for [[a, b]] in win) == [2, 3, 7, 7, 7, 7, 7]
+    report = json.loads((long_shots / "r.json").read_text())
+    assert report["chunk_frames"] == 7
+    a = report["shots"]["a"]
+    assert a["status"] == "done"
+    assert [t["task"] for t in a["tasks"]] == ["prelude", "frames 0-6", "frames 7-13", "frames 14-20",
+                                               "frames 21-22", "join"] or \
+        sorted(t["task"] for t in a["tasks"][1:5]) == ["frames 0-6", "frames 14-20", "frames 21-22", "frames 7-13"]
+    assert a["nodes"]["win"]["frames"] == {"rendered": 23, "reused": 0}
+    assert a["nodes"]["run"]["frames"] == {"rendered": 23, "reused": 0}
+    for shot in "ab":
+        assert main(["run", "g.json", "--cache-dir", "plain-cache", "-s", f"src.path=frames/{shot}",
+                     "-s", f"sink.path=plain/{shot}"]) == 0
+        names = sorted(p.name for p in (long_shots / "plain" / shot).iterdir())
+        assert names == sorted(p.name for p in (long_shots / "out" / shot).iterdir()) and len(names) > 10
+        for name in names:
+            assert (long_shots / "out" / shot / name).read_bytes() == (long_shots / "plain" / shot / name).read_bytes()
+    # Again: every task is cached.
+    since = len(read_log(test_log))
+    assert _batch("s.csv", "--chunk-frames", "7", "--report", "r.json") == 0
+    assert read_log(test_log)[since:] == []
+    assert {s: r["status"] for s, r in json.loads((long_shots / "r.json").read_text())["shots"].items()} == {
+        "a": "cached", "b": "cached"}
+
+
+def test_a_failed_range_fails_its_shot_with_the_range_named(long_shots, capsys, test_log):
+    (long_shots / "s.csv").write_text("shot,src.path,sink.path,slow.fail_at\na,frames/{shot},out/{shot},\n"
+                                      "b,frames/{shot},out/{shot},9\n")
+    assert _batch("s.csv", "--chunk-frames", "7", "--report", "r.json") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    failed = [line for line in err.splitlines() if line.startswith("failed shot")]
+    assert failed == ["failed shot 'b': frames 7-13: node 'slow' (TSlowFrames) failed: frame 9 of the input is unreadable; "
+                      "replace it"]
+    shots = json.loads((long_shots / "r.json").read_text())["shots"]
+    assert shots["a"]["status"] == "done" and shots["b"]["status"] == "failed"
+    assert "join" not in [t["task"] for t in shots["b"]["tasks"]]
+    assert not (long_shots / "out" / "b").exists()
+
+
+def test_a_chunked_shot_writes_the_mp4_of_a_plain_run(tmp_path, monkeypatch):
+    from inpainterz.app.demo import DEMO_GRAPH
+    from inpainterz.app.synthetic import make_scene, write_scene
+
+    for i, shot in enumerate(("p", "q")):
+        write_scene(tmp_path / shot, make_scene(96, 64, 30, seed=i))
+    (tmp_path / "s.csv").write_text("shot,read.path,masks.path,write.path\n" + "".join(
+        f"{s},{{shot}}/clip.mp4,{{shot}}/masks,out/{{shot}}.mp4\n" for s in "pq"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", str(DEMO_GRAPH), "s.csv", "--chunk-frames", "8", "--jobs", "2", "--cache-dir", "cache",
+                 "--report", "r.json"]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    for shot in "pq":
+        assert main(["run", str(DEMO_GRAPH), "--cache-dir", "plain-cache", "-s", f"read.path={shot}/clip.mp4",
+                     "-s", f"masks.path={shot}/masks", "-s", f"write.path=plain/{shot}.mp4"]) == 0
+        assert (tmp_path / "out" / f"{shot}.mp4").read_bytes() == (tmp_path / "plain" / f"{shot}.mp4").read_bytes()
+        nodes = report["shots"][shot]["nodes"]
+        assert nodes["fill"]["frames"] == {"rendered": 30, "reused": 0}  # the join spliced, rendered nothing
+        assert [t["task"] for t in report["shots"][shot]["tasks"]][-1] == "join"

@@ -146,3 +146,37 @@ def test_cached_clips_read_back_in_chunks(counting_registry, test_log, tmp_path)
     assert clip.read(48, 60).shape[0] == 2
     with pytest.raises(IndexError):
         clip[50]
+
+
+def _pending_entry(cache, key, text):
+    pending = cache.begin(key)
+    (pending.path / "data.txt").write_text(text)
+    return pending
+
+
+def test_an_entry_another_run_may_read_is_never_replaced_when_a_side_key_is_given(tmp_path):
+    cache = Cache(tmp_path / "c")
+    first = cache.commit(_pending_entry(cache, "aa11", "first"), {"n": 1})
+    reader_path = first.path / "data.txt"
+    # Another frame range of the same key: kept beside, under its side key.
+    second = cache.commit(_pending_entry(cache, "aa11", "second"), {"n": 2}, if_taken="bb22")
+    assert second.key == "bb22" and (second.path / "data.txt").read_text() == "second"
+    assert reader_path.read_text() == "first" and cache.lookup("aa11").meta["n"] == 1
+    # The side key taken too (same key, same frames): the entry there stands, ours is dropped.
+    third = cache.commit(_pending_entry(cache, "aa11", "third"), {"n": 3}, if_taken="bb22")
+    assert third.key == "bb22" and (third.path / "data.txt").read_text() == "second"
+    assert not list(cache.tmp_dir.iterdir())
+    # A forced re-run (no side key) still replaces.
+    cache.commit(_pending_entry(cache, "aa11", "forced"), {"n": 4})
+    assert cache.lookup("aa11").meta["n"] == 4
+
+
+def test_range_families_keep_one_record_per_entry_and_drop_evicted_ones(tmp_path):
+    cache = Cache(tmp_path / "c")
+    for key in ("cc01", "cc02", "cc03"):
+        cache.commit(_pending_entry(cache, key, key), {})
+        cache.add_to_family("ff00", key, keep=2)
+    assert [e.key for e in cache.family("ff00")] in (["cc03", "cc02"], ["cc02", "cc03"])  # same mtime: any order
+    shutil.rmtree(cache.lookup("cc02").path)
+    assert [e.key for e in cache.family("ff00")] == ["cc03"]
+    assert sorted(p.name for p in cache._family_path("ff00").iterdir()) == ["cc03"]

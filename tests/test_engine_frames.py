@@ -373,7 +373,7 @@ def test_frame_ranges_run_apart_join_into_the_whole_without_rendering_again(orde
     else:
         for span in reversed(spans):
             one(span)
-    assert all(r.ok for r in results.values())
+    assert all(r.ok for r in results.values()), [(n.error, n.traceback) for r in results.values() for n in r.failed]
     for (a, b), r in results.items():
         assert r.nodes["win"].frames["rendered"] <= b - a + 1 and r.status("win") == "ran"
     since = len(read_log(test_log))

@@ -257,3 +257,22 @@ def t_keyed(ctx, frames, points):
         for t in sorted(f for f in points if a <= f < b):
             out[t] = [[r[0] + int(frames[t][0, 0, 0]), r[1], r[2], r[3]] for r in points[t]]
     return Points(out)
+
+
+@node("TSlowFrames", category="test", doc="Per frame: frame t plus k; sleeps per range; fails on one frame.",
+      temporal=per_frame(), inputs=[Input("frames", "Frames")], outputs=[Output("frames", "Frames")],
+      params=[Param("seconds", "float", 0.0, min=0), Param("k", "int", 1),
+              Param("fail_at", "int", -1, doc="a frame this node cannot render (-1: none)")])
+def t_slow_frames(ctx, frames, seconds, k, fail_at):
+    _log_frames(ctx)
+    wanted = list(_wanted_frames(ctx))
+    if fail_at in wanted:
+        raise BadInput(f"frame {fail_at} of the input is unreadable; replace it")
+    _log_pid(seconds)
+    for i in range(10):
+        time.sleep(seconds / 10)
+        ctx.progress((i + 1) / 10)
+    out = ctx.new_frames(frames.height, frames.width, frames.fps)
+    for t in wanted:
+        out.append(((frames[t].astype(np.int64) + k) % 256).astype(np.uint8))
+    return out.close()
