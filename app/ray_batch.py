@@ -9,6 +9,9 @@
   model's weights load once per actor, under that manager's budget, however
   many shots pass through it. When the cluster has GPUs the actors request
   them; the shot tasks themselves take one CPU.
+- With `--chunk-frames`, a shot's prelude, frame ranges and join
+  (app/chunks.py) are tasks of their own: the ranges run side by side on
+  any workers, and a range whose worker died is retried like a shot.
 - Every process reads and writes the one cache folder, so it must be on
   storage that every worker sees at the same path. This is checked before
   any shot runs: each node writes a probe file and the driver reads it back.
@@ -153,11 +156,11 @@ class ModelWorker:
         self.models = ModelManager()
 
     def render(self, doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
-               node: str, events=None) -> ShotResult:
+               node: str, events=None, frames: tuple[int, int] | None = None, label: str | None = None) -> ShotResult:
         self.renders += 1
-        on_event = _reporter(events, shot) if events is not None else None
+        on_event = _reporter(events, shot, label) if events is not None else None
         return run_shot(_shot_graph(doc, base_dir, source), shot, options, targets=[node], on_event=on_event,
-                        models=self.models)
+                        models=self.models, frames=frames)
 
     def stats(self) -> dict:
         log = self.models.log
@@ -170,8 +173,8 @@ def _model_nodes(graph) -> list[str]:
     return [n for n in nx.topological_sort(dag) if graph.registry.get(graph.nodes[n].type).gpu]
 
 
-def _reporter(events, shot: str):
-    """An engine event callback that sends a shot's events to the driver's progress display."""
+def _reporter(events, shot: str, label: str | None = None):
+    """An engine event callback that sends a shot's (or one of its tasks') events to the driver's progress display."""
     last = [0.0]
 
     def on_event(ev) -> None:
@@ -180,37 +183,43 @@ def _reporter(events, shot: str):
             return
         last[0] = now
         try:
-            events.put_nowait((shot, ev))
+            events.put_nowait((shot, label, ev))
         except Exception:  # progress must never fail a shot
             pass
     return on_event
 
 
 def _shot_task(doc: dict, base_dir: str, source: str | None, shot: str, options: RunOptions,
-               pools: dict, pick: int, events=None) -> ShotResult:
-    """One shot on a Ray worker: plain nodes here, each model node in its type's actor pool."""
+               pools: dict, pick: int, events=None, targets: tuple | None = None,
+               frames: tuple[int, int] | None = None, label: str | None = None) -> ShotResult:
+    """One shot (or, with `targets` and `frames`, one task of a chunked shot) on a Ray worker:
+    plain nodes here, each model node in its type's actor pool."""
     import ray
 
     graph = _shot_graph(doc, base_dir, source)
-    models = _model_nodes(graph) if pools else []
-    on_event = _reporter(events, shot) if events is not None else None
+    needed = set(graph.nodes)
+    if targets:
+        dag = graph.dag()
+        needed = set(targets).union(*(nx.ancestors(dag, t) for t in targets))
+    models = [n for n in _model_nodes(graph) if n in needed] if pools else []
+    on_event = _reporter(events, shot, label) if events is not None else None
     if events is not None:
-        events.put_nowait((shot, socket.gethostname()))
+        events.put_nowait((shot, label, socket.gethostname()))
     t0 = time.perf_counter()
     phases: list[ShotResult] = []
     for node in models:
         feeds = sorted({src for src, _, dst, _ in graph.edges() if dst == node})
-        if feeds:
-            phases.append(run_shot(graph, shot, options, targets=feeds, on_event=on_event))
+        if feeds:  # for a frame range, the model's actor renders what its window needs past the range
+            phases.append(run_shot(graph, shot, options, targets=feeds, on_event=on_event, frames=frames))
             if not phases[-1].ok:
                 break
         actors = pools[graph.nodes[node].type]
         actor = actors[pick % len(actors)]
-        phases.append(ray.get(actor.render.remote(doc, base_dir, source, shot, options, node, events)))
+        phases.append(ray.get(actor.render.remote(doc, base_dir, source, shot, options, node, events, frames, label)))
         if not phases[-1].ok:
             break
     else:
-        phases.append(run_shot(graph, shot, options, on_event=on_event))
+        phases.append(run_shot(graph, shot, options, on_event=on_event, targets=targets, frames=frames))
     result = phases[-1]
     merged: dict = {}
     for phase in phases:  # a node counts as run where it ran, even if later phases found it cached
@@ -251,15 +260,19 @@ def _event_queue(ray):
 
 
 def _show_events(events, progress, shows: dict) -> None:
-    """Hand what the shots' tasks sent to the progress display: (shot, host) on start, else (shot, event)."""
+    """Hand what the shots' tasks sent to the progress display: (shot, task label or None, host) on
+    start, else (shot, label, event)."""
     n = events.qsize()
-    for shot, item in events.get_nowait_batch(n) if n else ():
+    for shot, label, item in events.get_nowait_batch(n) if n else ():
         if isinstance(item, str):
-            progress.shot_started(shot, item)
+            if label:
+                progress.task_started(shot, label, item)
+            else:
+                progress.shot_started(shot, item)
         else:
-            if shot not in shows:
-                shows[shot] = progress.node_events(shot)
-            shows[shot](item)
+            if (shot, label) not in shows:
+                shows[(shot, label)] = progress.node_events(shot, label)
+            shows[(shot, label)](item)
 
 
 def _actor_stats(ray, actor, type_id: str) -> dict:
@@ -283,9 +296,11 @@ def _task_failure(ray, exc: BaseException) -> str:
 
 
 def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=None,
-               cancel: threading.Event | None = None) -> tuple[list[ShotResult], dict]:
-    """Run the shots as Ray tasks; returns their results and what the report says about the cluster."""
+               cancel: threading.Event | None = None, chunk_frames: int = 0) -> tuple[list[ShotResult], dict]:
+    """Run the shots as Ray tasks (with `chunk_frames`, each shot's prelude, frame ranges and join
+    as tasks of their own, app/chunks.py); returns their results and what the report says about the cluster."""
     from ..engine.cache import Cache
+    from . import chunks
 
     ray = import_ray()
     cache = Cache(options.cache_dir, options.cache_size)
@@ -296,38 +311,66 @@ def run_on_ray(graph, shots, options: RunOptions, address: str = "", progress=No
     cancel = cancel or threading.Event()
     try:
         n_nodes = check_cache_shared(ray, Path(options.cache_dir))
-        pools, info = _actor_pools(ray, graph, len(shots), options.device)
-        task = ray.remote(num_cpus=1, max_retries=SHOT_RETRIES, retry_exceptions=False)(_shot_task)
+        pools, info = _actor_pools(ray, graph, len(shots) * (1000 if chunk_frames else 1), options.device)
+        task_fn = ray.remote(num_cpus=1, max_retries=SHOT_RETRIES, retry_exceptions=False)(_shot_task)
         events = _event_queue(ray) if progress else None
-        refs = {}
-        for i, shot in enumerate(shots):
-            g = shot_graph(graph, shot)
-            refs[task.remote(g.to_json(), str(g.base_dir), str(g.path) if g.path else None, shot.name, options,
-                             pools, i, events)] = shot.name
+        graphs = {shot.name: shot_graph(graph, shot) for shot in shots}
+        docs = {name: (g.to_json(), str(g.base_dir), str(g.path) if g.path else None) for name, g in graphs.items()}
+        states: dict[str, chunks.ChunkedShot] = {}
+        began: dict[str, float] = {}
+        refs: dict = {}  # Ray object ref -> (shot, its task or None for a whole shot)
+        picks = iter(range(1 << 62))  # spreads tasks over the model actors
+
+        def submit(name: str, task=None) -> None:
+            ref = task_fn.remote(*docs[name], name, options, pools, next(picks), events,
+                                 task.targets if task else None, task.frames if task else None,
+                                 task.label if task else None)
+            refs[ref] = (name, task)
+
+        for shot in shots:
+            began[shot.name] = time.perf_counter()
+            if chunk_frames:
+                states[shot.name], first = chunks.start(graphs[shot.name], shot.name, chunk_frames)
+                if progress:
+                    progress.shot_started(shot.name)
+                for task in first:
+                    submit(shot.name, task)
+            else:
+                submit(shot.name)
         results: dict[str, ShotResult] = {}
-        pending = list(refs)
         shows: dict = {}
-        while pending:
+        while refs:
             if events is not None:
                 _show_events(events, progress, shows)
             if cancel.is_set():
-                for ref in pending:
+                for ref in refs:
                     ray.cancel(ref)
-                for ref in pending:
-                    results[refs[ref]] = ShotResult(refs[ref], "cancelled", error="the batch was interrupted",
-                                                    exit_code=EXIT_INTERRUPTED)
                 break
-            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
             if done and events is not None:
                 _show_events(events, progress, shows)
             for ref in done:
+                name, task = refs.pop(ref)
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # the task itself could not finish, even after its retries
-                    res = ShotResult(refs[ref], "failed", error=_task_failure(ray, exc), exit_code=EXIT_FAILED)
-                results[refs[ref]] = res
+                    res = ShotResult(name, "failed", error=_task_failure(ray, exc), exit_code=EXIT_FAILED)
+                if task is not None:
+                    if progress:
+                        progress.task_finished(name, task.label, res)
+                    state = states[name]
+                    for nxt in chunks.finish(graphs[name], state, task, res):
+                        submit(name, nxt)
+                    if not state.finished or any(n == name for n, _ in refs.values()):
+                        continue
+                    res = chunks.shot_result(state, ShotResult, time.perf_counter() - began[name])
+                results[name] = res
                 if progress:
                     progress.shot_finished(res)
+        for shot in shots:
+            if shot.name not in results:
+                results[shot.name] = ShotResult(shot.name, "cancelled", error="the batch was interrupted",
+                                                exit_code=EXIT_INTERRUPTED)
         actors = [_actor_stats(ray, a, t) for t, pool in pools.items() for a in pool]
         extra = {"ray": {"address": address or "local", "nodes": n_nodes, "model_actors": actors, **info}}
         return [results[s.name] for s in shots], extra

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import HERE, cli_command
+from inpainterz.app.demo import DEMO_GRAPH
 
 ray = pytest.importorskip("ray", reason="the [distributed] extra (ray) is not installed")
 
@@ -93,6 +94,28 @@ def _write_gpu_shots(root: Path) -> None:
         for g, s, seconds in (("g1", "sh1", 0.2), ("g2", "sh2", 5.0), ("g3", "sh3", 0.2))))
 
 
+def _write_long_shots(root: Path) -> None:
+    """Graph L: the demo graph (MP4 in, InpaintFlow, MP4 out) on three small synthetic shots of 40 frames;
+    graph K: test nodes with a causal stage and a slow per-frame stage, on one shot of 23 frames."""
+    from inpainterz.app.synthetic import make_scene, write_scene
+
+    for i, shot in enumerate(("L1", "L2", "L3")):
+        write_scene(root / "long" / shot, make_scene(96, 64, 40, seed=10 + i))
+    (root / "long.csv").write_text("shot,read.path,masks.path,write.path\n" + "".join(
+        f"{s},long/{{shot}}/clip.mp4,long/{{shot}}/masks,lout/{{shot}}.mp4\n" for s in ("L1", "L2", "L3")))
+    (root / "long_whole.csv").write_text((root / "long.csv").read_text().replace("lout/", "lwhole/"))
+    (root / "kframes").mkdir()
+    for t in range(23):
+        (root / "kframes" / f"{t:04d}.txt").write_text(f"{(t * 41) % 251}\n")
+    (root / "k.json").write_text(json.dumps({"format": "inpainterz-graph", "version": 1, "nodes": {
+        "src": {"type": "TReadFrames", "params": {"path": "kframes"}},
+        "run": {"type": "TCausal", "inputs": {"frames": "src.frames"}},
+        "slow": {"type": "TSlowFrames", "inputs": {"frames": "run.frames"}, "params": {"seconds": 3.0}},
+        "win": {"type": "TWindow", "inputs": {"frames": "slow.frames"}, "params": {"r": 2}},
+        "sink": {"type": "TFrameSink", "inputs": {"frames": "win.frames"}, "params": {"path": "kout/x"}}}}))
+    (root / "k.csv").write_text("shot,sink.path\nk1,kout/{shot}\n")
+
+
 @pytest.fixture(scope="module")
 def cluster_runs(tmp_path_factory):
     reason = _unshare_ok()
@@ -103,6 +126,7 @@ def cluster_runs(tmp_path_factory):
     _write_task_shots(root)
     _write_model_shots(root)
     _write_gpu_shots(root)
+    _write_long_shots(root)
     (root / "c.csv").write_text("shot,num.path,write.path\nsh1,in/sh1.txt,own/sh1/f.%04d.png\n"
                                 "sh3,in/sh3.txt,own/sh3/f.%04d.png\n")
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "INPAINTERZ_PLUGIN_PATH": str(HERE / "plugins"),
@@ -123,6 +147,16 @@ def cluster_runs(tmp_path_factory):
                  "kill_after_seconds": 3, "argv": cli_command(
                      "batch", "g.json", "g.csv", "--ray", address, "--cache-dir", root / "cache_g",
                      "--report", "g_report.json")},
+                {"name": "long_chunked", "cwd": str(root), "argv": cli_command(
+                    "batch", DEMO_GRAPH, "long.csv", "--ray", address, "--chunk-frames", "10",
+                    "--cache-dir", root / "cache_long", "--report", "long_report.json")},
+                {"name": "long_whole", "cwd": str(root), "argv": cli_command(
+                    "batch", DEMO_GRAPH, "long_whole.csv", "--ray", address, "--cache-dir", root / "cache_long_whole",
+                    "--report", "long_whole_report.json")},
+                {"name": "chunk_kill", "cwd": str(root), "kill_pidfile": str(root / "pids.txt"),
+                 "kill_after_seconds": 2.5, "argv": cli_command(
+                     "batch", "k.json", "k.csv", "--ray", address, "--chunk-frames", "8",
+                     "--cache-dir", root / "cache_k", "--report", "k_report.json")},
                 {"name": "blind", "cwd": str(root), "add_node_blind_to": str(root / "cache_blind"),
                  "argv": cli_command("batch", "a.json", "c.csv", "--ray", address, "--cache-dir", root / "cache_blind")},
             ]}
@@ -245,3 +279,53 @@ def test_a_model_actor_killed_mid_render_is_restarted_and_the_shot_gives_the_sam
         plain = _plain_run(root, "g.json", shot, f"num.path=in/{source}.txt",
                            f"gpu.seconds={5.0 if shot == 'g2' else 0.2}")
         _same_files(root / "gout" / shot, plain)
+
+
+def _plain(root: Path, graph, *sets: str) -> None:
+    """A plain `inpainterz run` of one shot in one process, with its own cache."""
+    env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"))
+    env.pop("INPAINTERZ_TEST_PIDS", None)
+    args = ["run", graph, "--cache-dir", root / "cache_plain"]
+    for s in sets:
+        args += ["-s", s]
+    proc = subprocess.run(cli_command(*args), cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_chunked_long_shots_on_ray_write_the_mp4s_of_plain_runs(cluster_runs):
+    root, results = cluster_runs
+    for name in ("long_chunked", "long_whole"):
+        assert results[name]["rc"] == 0, results[name]["stderr"]
+    report = json.loads((root / "long_report.json").read_text())
+    assert report["chunk_frames"] == 10
+    for shot in ("L1", "L2", "L3"):
+        entry = report["shots"][shot]
+        tasks = [t["task"] for t in entry["tasks"]]
+        assert tasks[0] == "prelude" and tasks[-1] == "join"
+        assert sorted(tasks[1:-1]) == ["frames 0-9", "frames 10-19", "frames 20-29", "frames 30-39"]
+        assert entry["nodes"]["fill"]["frames"] == {"rendered": 40, "reused": 0}  # the join rendered none again
+        _plain(root, DEMO_GRAPH, f"read.path=long/{shot}/clip.mp4", f"masks.path=long/{shot}/masks",
+               f"write.path=lplain/{shot}.mp4")
+        plain = (root / "lplain" / f"{shot}.mp4").read_bytes()
+        assert (root / "lout" / f"{shot}.mp4").read_bytes() == plain  # chunked on Ray
+        assert (root / "lwhole" / f"{shot}.mp4").read_bytes() == plain  # whole shots on Ray
+    assert "[L2 frames 20-29] started on " in results["long_chunked"]["stderr"]
+
+
+def test_a_killed_range_is_retried_and_the_chunked_shot_gives_the_same_bytes(cluster_runs):
+    root, results = cluster_runs
+    run = results["chunk_kill"]
+    assert run["rc"] == 0, run["stderr"]
+    assert run["killed"] is not None, "no range of the slow node started"
+    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
+    slow = [int(pid) for pid, seconds in starts if float(seconds) == 3.0]
+    assert run["killed"] in slow and len(slow) == 3 + 1  # three ranges, one of them twice
+    report = json.loads((root / "k_report.json").read_text())["shots"]["k1"]
+    assert report["status"] == "done"
+    assert sorted(t["task"] for t in report["tasks"][1:-1]) == ["frames 0-7", "frames 16-22", "frames 8-15"]
+    assert report["nodes"]["run"]["frames"] == {"rendered": 23, "reused": 0}  # the causal stage ran once, whole
+    _plain(root, "k.json", "sink.path=kplain")
+    names = sorted(p.name for p in (root / "kplain").iterdir())
+    assert len(names) == 23 and names == sorted(p.name for p in (root / "kout" / "k1").iterdir())
+    for name in names:
+        assert (root / "kout" / "k1" / name).read_bytes() == (root / "kplain" / name).read_bytes()
