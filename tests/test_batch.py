@@ -318,3 +318,24 @@ def test_a_chunked_shot_writes_the_mp4_of_a_plain_run(tmp_path, monkeypatch):
         nodes = report["shots"][shot]["nodes"]
         assert nodes["fill"]["frames"] == {"rendered": 30, "reused": 0}  # the join spliced, rendered nothing
         assert [t["task"] for t in report["shots"][shot]["tasks"]][-1] == "join"
+
+
+def test_the_readme_shows_the_farm_template_that_ships():
+    import yaml
+
+    text = (HERE.parent / "docs" / "farm-chunks.yaml").read_text()
+    assert f"```yaml\n{text}```" in (HERE.parent / "README.md").read_text()
+    job = yaml.safe_load(text)
+    steps = {s["name"]: s for s in job["steps"]}
+    assert list(steps) == ["Prelude", "Chunks", "Encode"]
+    assert steps["Chunks"]["dependencies"] == [{"dependsOn": "Prelude"}]
+    assert steps["Encode"]["dependencies"] == [{"dependsOn": "Chunks"}]
+    chunk = steps["Chunks"]["script"]["embeddedFiles"][0]["data"]
+    assert '--frames "$first-$last"' in chunk and "--target" in chunk
+    # Every option the template passes is one `inpainterz run` takes.
+    from inpainterz.app.cli import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    known = {o for a in run._actions for o in a.option_strings}
+    used = {w for w in text.replace('"', " ").replace(",", " ").split() if w.startswith("--")}
+    assert used <= known, used - known
