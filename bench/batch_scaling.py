@@ -1,7 +1,12 @@
 """Batch throughput: 8 shots of the demo graph, with 1 worker and with 2,
-locally and on Ray, and Ray's overhead per shot against plain local runs.
+locally and on Ray, and Ray's overhead per shot against plain local runs;
+then one long shot, whole on 1 worker and in frame ranges (--chunk-frames)
+on 2. Each range also renders InpaintFlow's reach past its edges (window + 9
+frames each side), so ranges gain only when they are long against that and
+the workers have cores to spare.
 
     python bench/batch_scaling.py [--shots 8] [--frames 24] [--width 320] [--height 180]
+                                  [--long-frames 96] [--chunk-frames 24]
 
 Each shot is the demo's synthetic pan (its own seed) cleaned by the shipped
 graphs/demo_remove.json (ReadVideo, ReadMasks, DilateMask, InpaintFlow,
@@ -51,6 +56,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=180)
     ap.add_argument("--no-ray", action="store_true", help="local runs only")
+    ap.add_argument("--long-frames", type=int, default=96, help="frames of the long shot (0: skip it)")
+    ap.add_argument("--chunk-frames", type=int, default=24, help="frames per range of the long shot")
     args = ap.parse_args()
     n = args.shots
     with tempfile.TemporaryDirectory() as d:
@@ -62,6 +69,16 @@ def main() -> None:
         for jobs in (1, 2):
             options = RunOptions(cache_dir=str(root / f"cache-local-{jobs}"))
             figures[f"local, {jobs} worker{'s' * (jobs > 1)}"] = timed(lambda: run_local(graph, shots, options, jobs))[0]
+        long_shot = []
+        if args.long_frames:
+            write_scene(root / "long", make_scene(args.width, args.height, args.long_frames, seed=99))
+            (root / "long.csv").write_text("shot,read.path,masks.path,write.path\n"
+                                           "long,long/clip.mp4,long/masks,out/long.mp4\n")
+            long_shot = read_shots(root / "long.csv", graph)
+            for jobs, chunk in ((1, 0), (2, args.chunk_frames)):
+                options = RunOptions(cache_dir=str(root / f"cache-long-{jobs}"))
+                figures[f"long, {jobs} worker{'s' * (jobs > 1)}{', ranges' if chunk else ''}"] = timed(
+                    lambda: run_local(graph, long_shot, options, jobs, chunk_frames=chunk))[0]
         if not args.no_ray:
             import ray
 
@@ -75,10 +92,16 @@ def main() -> None:
                 options = RunOptions(cache_dir=str(root / f"cache-ray-{cpus}"))
                 try:
                     figures[f"ray, {cpus} worker{'s' * (cpus > 1)}"] = timed(lambda: run_on_ray(graph, shots, options)[0])[0]
+                    if long_shot and cpus == 2:
+                        options = RunOptions(cache_dir=str(root / "cache-long-ray"))
+                        figures["long, ray 2, ranges"] = timed(lambda: run_on_ray(
+                            graph, long_shot, options, chunk_frames=args.chunk_frames)[0])[0]
                 finally:
                     ray.shutdown()
     print(f"{n} shots of the demo graph, {args.width}x{args.height}, {args.frames} frames each; empty cache each time")
     for name, seconds in figures.items():
+        if name.startswith("long"):
+            continue
         if name.startswith("ray start"):
             print(f"  {name:<22} {seconds:7.2f} s (once per batch that starts its own cluster)")
         else:
@@ -88,6 +111,18 @@ def main() -> None:
     if "ray, 1 worker" in figures:
         print(f"  Ray's overhead against plain local runs: {(figures['ray, 1 worker'] - base) / n * 1e3:+.0f} ms per "
               f"shot with 1 worker; 2 Ray workers: {base / figures['ray, 2 workers']:.2f}x the throughput of 1 local")
+
+
+    if args.long_frames:
+        print(f"one shot of {args.long_frames} frames; ranges of {args.chunk_frames} frames (prelude, ranges, join)")
+        for name, seconds in figures.items():
+            if name.startswith("long"):
+                print(f"  {name:<22} {seconds:7.2f} s   {args.long_frames / seconds:6.1f} frames/s")
+        whole = figures["long, 1 worker"]
+        print(f"  ranges on 2 local workers: {whole / figures['long, 2 workers, ranges']:.2f}x the speed of the "
+              f"whole shot on 1")
+        if "long, ray 2, ranges" in figures:
+            print(f"  ranges on 2 Ray workers: {whole / figures['long, ray 2, ranges']:.2f}x")
 
 
 if __name__ == "__main__":
