@@ -339,3 +339,42 @@ def test_the_readme_shows_the_farm_template_that_ships():
     known = {o for a in run._actions for o in a.option_strings}
     used = {w for w in text.replace('"', " ").replace(",", " ").split() if w.startswith("--")}
     assert used <= known, used - known
+
+
+def test_shipped_graphs_split_into_a_prelude_of_causal_and_whole_stages_and_ranges():
+    from inpainterz.app import chunks
+
+    def split(name, *sets):
+        g = Graph.load(HERE.parent / "graphs" / f"{name}.json")
+        g.apply_sets(list(sets))
+        return chunks.split(g)
+
+    assert split("demo_remove") == (("masks", "read"), ("fill",))
+    assert split("remove_with_mattes") == (("mattes", "read"), ("fill", "grow"))  # grow feeds the mattes writer
+    # Tracking is causal, E2FGVI's exact mode whole: all in the prelude, so the shot is one task.
+    assert split("remove_object") == (("detect", "fill", "read", "track"), ())
+    g = Graph.load(HERE.parent / "graphs" / "remove_object.json")
+    state, tasks = chunks.start(g, "sh010", 30)
+    assert [t.label for t in tasks] == ["join"] and state.step == chunks.JOIN
+    # In bounded mode the fill is a window node: tracking first, then the fill in ranges.
+    assert split("remove_object", "fill.mode=bounded") == (("detect", "read", "track"), ("fill",))
+    assert chunks.spans(65, 30) == [(0, 29), (30, 59), (60, 64)]
+
+
+def test_progress_gives_each_task_of_a_chunked_shot_its_own_line():
+    from inpainterz.engine.executor import Event
+
+    plain = io.StringIO()
+    progress = BatchProgress(1, plain, live=False)
+    progress.shot_started("sh010")
+    progress.task_started("sh010", "frames 0-29", "gpu1")
+    progress.task_started("sh010", "frames 30-59", "gpu2")
+    progress.node_events("sh010", "frames 30-59")(Event("done", "fill", "InpaintFlow", 1.0, seconds=2.0))
+    progress.task_finished("sh010", "frames 0-29", ShotResult("sh010", "done", 1.5, host="gpu1"))
+    assert set(progress.running) == {"sh010 frames 30-59"}
+    progress.shot_finished(ShotResult("sh010", "done", 3.0, host="gpu1"))
+    assert not progress.running
+    assert plain.getvalue().splitlines() == [
+        "[sh010] started", "[sh010 frames 0-29] started on gpu1", "[sh010 frames 30-59] started on gpu2",
+        "[sh010 frames 30-59] fill done in 2.00s", "[sh010 frames 0-29] done in 1.50s on gpu1",
+        "[sh010] done in 3.00s on gpu1 (1/1 shots)"]
