@@ -157,7 +157,7 @@ def shot_result(state: ChunkedShot, result_type, seconds: float):
     res = result_type(state.name, last.status, seconds, outputs=list(last.outputs), error=last.error,
                       exit_code=last.exit_code, host=last.host, traceback=last.traceback)
     if state.failed is not None:
-        res.error = f"{last_task.label}: {last.error}"
+        res.error = f"{last_task.label}: {last.error or last.status}"
     nodes: dict = {}
     for _, r in state.done:
         for n, rep in r.nodes.items():

@@ -378,3 +378,35 @@ def test_progress_gives_each_task_of_a_chunked_shot_its_own_line():
         "[sh010] started", "[sh010 frames 0-29] started on gpu1", "[sh010 frames 30-59] started on gpu2",
         "[sh010 frames 30-59] fill done in 2.00s", "[sh010 frames 0-29] done in 1.50s on gpu1",
         "[sh010] done in 3.00s on gpu1 (1/1 shots)"]
+
+
+def test_an_interrupted_chunked_shot_resumes_with_the_ranges_it_did_not_finish(long_shots, test_log):
+    import threading
+
+    from inpainterz.app.batch import RunOptions, run_local
+
+    graph = Graph.load(long_shots / "g.json")
+    shots = read_shots(long_shots / "s.csv", graph)[:1]
+    cancel = threading.Event()
+
+    class StopAtSecondRange(BatchProgress):
+        def task_started(self, shot, label, where=""):
+            super().task_started(shot, label, where)
+            if label == "frames 7-13":
+                cancel.set()  # as Ctrl-C would, once the first range is done
+
+    options = RunOptions(cache_dir=str(long_shots / "cache"))
+    first = run_local(graph, shots, options, jobs=1, progress=StopAtSecondRange(1, io.StringIO(), live=False),
+                      cancel=cancel, chunk_frames=7)
+    assert first[0].status == "cancelled" and first[0].error == "frames 7-13: cancelled"
+    done_before = [r["frames"] for r in read_log(test_log) if r["node"] == "win"]
+    assert done_before[0] == [[0, 7]]
+    since = len(read_log(test_log))
+    again = run_local(graph, shots, options, jobs=1, chunk_frames=7)
+    assert again[0].status == "done"
+    win = [r["frames"] for r in read_log(test_log)[since:] if r["node"] == "win"]
+    assert [[0, 7]] not in win and sum(b - a for [[a, b]] in win) <= 23 - 7
+    assert [t["status"] for t in again[0].tasks][:2] == ["cached", "cached"]  # the prelude and frames 0-6
+    assert main(["run", "g.json", "--cache-dir", "plain-cache", "-s", "sink.path=plain"]) == 0
+    for f in (long_shots / "plain").iterdir():
+        assert (long_shots / "out" / "a" / f.name).read_bytes() == f.read_bytes()
