@@ -8,7 +8,9 @@ stopped. A shot that fails (bad input, a node error) fails alone.
 Locally, `--jobs` shots run at a time in threads of this process: their run
 configurations share one model manager, so a model loads once for the whole
 batch. On Ray (`--ray`), app/ray_batch.py runs the same `run_shot` in Ray
-tasks, and each model actor has its own manager.
+tasks, and each model actor has its own manager. With `--chunk-frames`, a
+long shot's frame ranges are tasks of their own (app/chunks.py), here and on
+Ray alike.
 """
 from __future__ import annotations
 
