@@ -143,4 +143,26 @@ def schoolgirls_whole(media, width=None):
                       lambda t: (0.62, 0.45, 0.06, 0.16))
 
 
-CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding, schoolgirls_slow, schoolgirls_whole)
+
+
+
+def tennis_whole(media, width=None):
+    """Moving camera: a hole fixed in the picture for the whole shot, on the
+    player's path. The camera's pan shows what is behind it in other frames,
+    at other places in the picture."""
+    frames, people = resized(*read_tennis(media), width)
+    return place_hole("tennis: moving camera, hole fixed in the picture for the whole shot", frames, people,
+                      lambda t: (0.45, 0.55, 0.08, 0.14))
+
+
+def schoolgirls_standing(media, width=None):
+    """Static camera: a fixed hole for the second half of the shot, right
+    beside where the children stand and wait."""
+    frames, people = resized(*read_schoolgirls(media), width)
+    count = len(frames)
+    return place_hole("schoolgirls: static camera, hole beside children standing, second half", frames, people,
+                      lambda t: (0.42, 0.5, 0.05, 0.2) if t >= count // 2 else None)
+
+
+CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding, schoolgirls_slow, schoolgirls_whole, tennis_whole,
+         schoolgirls_standing)
