@@ -14,7 +14,8 @@ Shots where the truth behind the hole is known:
     what is behind it: the spatial invention decides), and a hole beside
     children standing and waiting for the second half of the shot; tennis
     again with a hole fixed in the picture for the whole shot on the
-    player's path (only the camera's pan shows what is behind it).
+    player's path (only the camera's pan shows what is behind it), and a hole
+    carried with the court under it while the player runs across it.
 
 Prints PSNR (dB, pooled over every hole pixel of the clip), SSIM (gaussian
 window, mean over hole pixels) and flicker (mean difference between the
