@@ -39,13 +39,9 @@ def make_frames(tmp_path, n=N):
     return writer.close()
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A random R50-DeAOT-L saved the way the published file is: {"state_dict": ...}."""
-    net = track.build_deaot("r50_deaotl")
-    path = tmp_path_factory.mktemp("ckpt") / "R50_DeAOTL_PRE_YTB_DAV.pth"
-    torch.save({"state_dict": net.state_dict()}, path)
-    return path
+@pytest.fixture
+def checkpoint(deaot_checkpoint):
+    return deaot_checkpoint
 
 
 def run(tmp_path, frames, keymasks, checkpoint, manager=None, **params):
