@@ -9,10 +9,12 @@ import cv2
 import numpy as np
 
 from inpainterz.engine import Input, Output, Param, Temporal, node, per_frame
+from inpainterz.engine.data import digest
 
 from .composite import FEATHER_DOC, paste
 from .clips import check_same_clip, frames_total, paired_chunks
 from .flowfill import DETAIL_REACH, FLOW_PRESETS, SPATIAL_METHODS, fill_range, frames_reach, working_size
+from .flowfill.pairs import PairStore
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -53,12 +55,31 @@ def inpaint_opencv(ctx, frames, masks, method, radius, feather=0.0):
     return {"frames": out.close()}
 
 
+def _kept_pairs(ctx, frames, masks, size, preset):
+    """Where the fill keeps its flows: this render's cache entry, taking over
+    those of the entry it builds on that still hold (flowfill.pairs). A pair
+    is named by its two frames' and masks' data-versions and the settings its
+    flow depends on; the node's version is in the lineage an earlier entry
+    comes from, so a changed algorithm never meets older pairs."""
+    if ctx.config.no_cache:
+        return None  # nothing outlives this run
+    frame_versions, mask_versions = frames.frame_versions, masks.frame_versions
+    settings = digest("InpaintFlow pairs", size, preset)
+
+    def key_of(index):
+        parts = (frame_versions[index], frame_versions[index + 1], mask_versions[index], mask_versions[index + 1])
+        return None if None in parts else digest(settings, *parts)[:40]
+
+    earlier = ctx.earlier_state()
+    return PairStore(ctx.state_dir / "pairs", key_of, len(frames), earlier[0] / "pairs" if earlier else None)
+
+
 def _flow_reach(params: dict) -> int:
     """Filled frame t reads input frames within frames_reach(window) of t, so it is a window node."""
     return frames_reach(params["window"])
 
 
-@node("InpaintFlow", category="inpaint", version=2,
+@node("InpaintFlow", category="inpaint", version=3,
       doc="Fill the masked pixels with the background other frames show, carried along optical flow; "
           "only frames that show still background there are used, so people passing by are not copied "
           "in; what no frame shows is inpainted at anchor frames and carried along, so it does not "
@@ -84,10 +105,14 @@ def _flow_reach(params: dict) -> int:
               Param("detail", "bool", True,
                     doc="when the frames are larger than max_long_edge, bring back their full-resolution "
                         "detail inside the hole from the frames it was filled from (about a tenth more time)"),
-              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC)],
+              Param("feather", "float", 0.0, min=0.0, max=256.0, doc=FEATHER_DOC),
+              Param("keep_flows", "bool", True,
+                    doc="keep the flows between neighbouring frames in the cache (about 2 MB a frame at "
+                        "the working size 640x360), so that after an edit (a corrected mask) only the "
+                        "frames around it are filled again, without estimating their flow again")],
       temporal=Temporal("window", _flow_reach))
 def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0,
-                 spatial="smooth"):
+                 spatial="smooth", keep_flows=True):
     check_frames_and_masks(frames, masks)
     height, width = working_size(frames.height, frames.width, max_long_edge)
     if (height, width) != (frames.height, frames.width) and not detail:
@@ -105,10 +130,12 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
     # into is read again, so no full-size frame is held for long. Each span
     # the engine asks for comes out as it would in a pass over the whole clip.
     total, done = frames_total(ctx, frames), 0
+    pairs = _kept_pairs(ctx, frames, masks, (height, width), flow) if keep_flows else None
     for start, stop in ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),):
         for index, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
                                         window=window, max_long_edge=max_long_edge, preset=flow,
-                                        spatial=spatial, spatial_radius=spatial_radius, detail=detail):
+                                        spatial=spatial, spatial_radius=spatial_radius, detail=detail,
+                                        pairs=pairs):
             out.append(paste(frames[index], masks[index], filled, feather))
             done += 1
             ctx.progress(done / total)

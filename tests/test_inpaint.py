@@ -115,7 +115,8 @@ def range_clip():
 
 
 # At a working size below the frame's, detail is brought back from full-size frames.
-RANGE_SETTINGS = [{}, {"max_long_edge": 48}]
+# DIS's fast presets keep state between calls: a range must fill the same with them too.
+RANGE_SETTINGS = [{}, {"max_long_edge": 48}, {"preset": "ultrafast"}]
 
 
 @pytest.mark.parametrize("settings", RANGE_SETTINGS)
@@ -167,6 +168,113 @@ def test_a_frame_ignores_input_frames_beyond_its_reach(range_clip):
         assert np.array_equal(filled_at(outside), before), outside
     # ...while an edit within reach does reach the fill (the test can fail).
     assert not np.array_equal(filled_at(t + 1), before)
+
+
+@pytest.mark.parametrize("settings", RANGE_SETTINGS)
+def test_a_range_reads_the_frames_before_it_in_order(range_clip, settings):
+    """A video decodes forwards: a range starting mid-clip must not ask for
+    the frames before it nearest first, or each of them is a decode from a
+    keyframe. Each frame the window needs is read once, in order."""
+    frames, masks = range_clip
+    window, count, start = 3, len(frames), 15
+    low = start - frames_reach(window)
+    order = []
+
+    def read_frame(index):
+        order.append(index)
+        return frames[index]
+
+    list(fill_range(read_frame, masks.__getitem__, count, start, start + 2, window=window, **settings))
+    before = [i for i in order if i < start]
+    assert before[:start - low] == list(range(low, start))
+
+
+def test_kept_flows_give_the_bytes_of_new_ones(range_clip, tmp_path):
+    """Flows kept on disk (flowfill.pairs) fill exactly as freshly estimated
+    ones; a pair file that cannot be read is estimated again."""
+    from inpainterz.nodes.flowfill import window as flow_window
+    from inpainterz.nodes.flowfill.pairs import PairStore
+
+    frames, masks = range_clip
+    count = len(frames)
+    estimated = []
+    real = flow_window.FrameWindow._estimate_pair
+
+    def counted(self, index):
+        estimated.append(index)
+        return real(self, index)
+
+    def fill(pairs, start=0, stop=count):
+        return dict(fill_range(frames.__getitem__, masks.__getitem__, count, start, stop, window=3, pairs=pairs))
+
+    flow_window.FrameWindow._estimate_pair = counted
+    try:
+        plain = fill(None)
+        kept = fill(PairStore(tmp_path / "a", str, count))
+        assert sorted(estimated) == sorted(list(range(count - 1)) * 2)
+        estimated.clear()
+        again = fill(PairStore(tmp_path / "b", str, count, earlier=tmp_path / "a"), 10, 16)
+        assert estimated == []
+        assert len(list((tmp_path / "b").glob("pair-*.npz"))) == count - 1  # taken over, for the next render
+        (tmp_path / "b" / "pair-12.npz").write_bytes(b"not a pair")
+        broken = fill(PairStore(tmp_path / "b", str, count), 10, 16)
+        assert estimated == [12]
+    finally:
+        flow_window.FrameWindow._estimate_pair = real
+    for t in range(count):
+        assert np.array_equal(kept[t], plain[t]), t
+    for t in range(10, 16):
+        assert np.array_equal(again[t], plain[t]) and np.array_equal(broken[t], plain[t]), t
+
+
+def test_a_mask_edit_estimates_flow_again_only_beside_the_edited_frame(range_clip, tmp_path):
+    """InpaintFlow keeps its flows in its cache entry: after one mask file is
+    corrected, only the two pairs of frames touching it are estimated again,
+    and the output is the bytes of a cold run."""
+    from inpainterz.engine.cache import Cache
+    from inpainterz.nodes.flowfill import window as flow_window
+
+    frames, masks = range_clip
+    count, k = len(frames), 17
+    for name in ("frames", "masks"):
+        (tmp_path / name).mkdir()
+    for t in range(count):
+        cv2.imwrite(str(tmp_path / "frames" / f"{t:03d}.png"), frames[t][:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "masks" / f"{t:03d}.png"), masks[t])
+
+    def run(cache):
+        g = Graph()
+        g.add("ReadImages", id="read", path=str(tmp_path / "frames"))
+        g.add("ReadMasks", id="masks", path=str(tmp_path / "masks"))
+        g.add("InpaintFlow", id="fill", frames="read.frames", masks="masks.masks", window=3, flow="ultrafast")
+        result = g.run(cache=Cache(cache), device="cpu")
+        assert result.ok, [r.error for r in result.failed]
+        return result, result.value("fill", "frames").read(0, count)
+
+    estimated = []
+    real = flow_window.FrameWindow._estimate_pair
+
+    def counted(self, index):
+        estimated.append(index)
+        return real(self, index)
+
+    flow_window.FrameWindow._estimate_pair = counted
+    try:
+        run(tmp_path / "cache")
+        assert sorted(estimated) == list(range(count - 1))
+        edited = masks[k].copy()
+        edited[5:15, 5:20] = 1
+        cv2.imwrite(str(tmp_path / "masks" / f"{k:03d}.png"), edited)
+        estimated.clear()
+        warm, warm_frames = run(tmp_path / "cache")
+        assert sorted(estimated) == [k - 1, k]
+        assert 0 < warm.nodes["fill"].frames["rendered"] < count
+        estimated.clear()
+        _, cold_frames = run(tmp_path / "cold")
+        assert len(estimated) == count - 1
+    finally:
+        flow_window.FrameWindow._estimate_pair = real
+    assert np.array_equal(warm_frames, cold_frames)
 
 
 def test_fill_range_rejects_a_range_outside_the_clip(range_clip):

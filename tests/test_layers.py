@@ -121,3 +121,21 @@ def test_every_package_folder_is_packaged():
     found = {module_name(f, REPO) for f in REPO.rglob("__init__.py")
              if not {"tests", ".venv", "build"} & set(f.relative_to(REPO).parts)}
     assert found <= listed, f"add to pyproject's packages: {sorted(found - listed)}"
+
+
+def test_every_module_the_scripts_import_exists():
+    """bench/ scripts import the package inside functions, where running the
+    suite would not notice a module that moved; find every such name."""
+    import importlib.util
+
+    missing = []
+    for path in sorted((REPO / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith(PACKAGE):
+                if importlib.util.find_spec(node.module) is None:
+                    missing.append(f"{path.name}:{node.lineno}: {node.module}")
+                    continue
+                module = importlib.import_module(node.module)
+                missing += [f"{path.name}:{node.lineno}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert not missing, missing

@@ -51,7 +51,7 @@ def frames_reach(window):
 def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["window"],
                max_long_edge=DEFAULTS["max_long_edge"], preset=DEFAULTS["preset"],
                spatial=DEFAULTS["spatial"], spatial_radius=DEFAULTS["spatial_radius"], detail=DEFAULTS["detail"],
-               flow_margin=None):
+               flow_margin=None, pairs=None):
     """Fill frames start .. stop - 1 of a clip of `count` frames.
 
     read_frame(i) gives the full-size (H, W, 3) uint8 RGB frame i and
@@ -64,7 +64,9 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
     frames it was filled from brought back (see detail.py). Frame t comes
     out with the same bytes whatever start and stop are. At most about
     2 r + 1 working frames, their flows, two anchor fills and the detail of
-    2 DETAIL_REACH + 1 full-size frames are held at once.
+    2 DETAIL_REACH + 1 full-size frames are held at once. `pairs`, a
+    pairs.PairStore, keeps the flows between neighbouring frames for later
+    renders and gives those an earlier render kept.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
@@ -75,18 +77,19 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
         raise ValueError(f"frames {start}..{stop - 1} are not inside a clip of {count} frames")
     if start == stop:
         return
-    first = [np.asarray(read_frame(start))]
+    reach = frames_reach(window)
+    low = max(0, start - reach)
+    first = [np.asarray(read_frame(low))]
 
     def read(index):
         # The first frame was read for its size; hand it over once.
-        return first.pop() if index == start and first else read_frame(index)
+        return first.pop() if index == low and first else read_frame(index)
 
     first_shape = first[0].shape[:2]
     size = working_size(first_shape[0], first_shape[1], max_long_edge)
     margin = flow_margin if flow_margin is not None else default_flow_margin(size)
-    frames = FrameWindow(read, read_mask, count, size, preset, margin)
+    frames = FrameWindow(read, read_mask, count, size, preset, margin, pairs)
     spacing = anchor_spacing(window)
-    reach = frames_reach(window)
     plates = {}
 
     def plate(anchor):
@@ -97,6 +100,15 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
         return plates[anchor]
 
     layers = DetailLayers(read_frame, size) if detail and size != first_shape else None
+    # A video decodes forwards, from its keyframes, and the fill asks for the
+    # frames before `start` backwards, nearest first: read them in order
+    # once, or a partial render decodes from a keyframe for each of them.
+    for index in range(low, start):
+        frames.frame(index)
+    if layers is not None:
+        # Sources lie within the window of the frame filled: no layer further back is asked for.
+        for index in range(max(0, start - min(DETAIL_REACH, window)), start):
+            layers.layer(index)
 
     for t in range(start, stop):
         if t % spacing == 0:

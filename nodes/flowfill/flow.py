@@ -32,8 +32,16 @@ def to_gray(frame):
 _MIN_FLOW_SIZE = 32
 
 
-def estimate_flow(estimator, gray_from, gray_to):
-    """(H, W, 2) float32 flow: pixel p of gray_from is at p + flow[p] in gray_to."""
+def estimate_flow(preset, gray_from, gray_to):
+    """(H, W, 2) float32 flow: pixel p of gray_from is at p + flow[p] in gray_to.
+
+    Each estimate uses an estimator of its own (creating one costs
+    microseconds): DIS's fast presets carry state from one call to the next,
+    so a reused estimator gives a pair a flow that depends on the pairs
+    estimated before it, and a range of a clip would not fill as it does in
+    a pass over the whole clip.
+    """
+    estimator = make_flow_estimator(preset)
     height, width = gray_from.shape
     pad_y, pad_x = max(0, _MIN_FLOW_SIZE - height), max(0, _MIN_FLOW_SIZE - width)
     if pad_y or pad_x:

@@ -4,7 +4,7 @@ and their clean-background maps computed lazily."""
 import cv2
 import numpy as np
 
-from .flow import (background_motion, estimate_flow, make_flow_estimator, pixel_grid, reliable_flow,
+from .flow import (background_motion, estimate_flow, pixel_grid, reliable_flow,
                    squared_length, to_gray)
 from .size import grow, to_working_frame, to_working_hole
 from .smooth import fill_smooth
@@ -36,10 +36,11 @@ class FrameWindow:
     the same whatever range of the clip is rendered.
     """
 
-    def __init__(self, read_frame, read_mask, count, size, preset, flow_margin):
+    def __init__(self, read_frame, read_mask, count, size, preset, flow_margin, pairs=None):
         self.read_frame, self.read_mask = read_frame, read_mask
+        self.pairs = pairs  # a pairs.PairStore the pairs are kept in and taken from, or None
         self.count, self.size = count, tuple(size)
-        self.estimator = make_flow_estimator(preset)
+        self.preset = preset
         self.flow_margin = flow_margin
         self._frames, self._holes, self._guards, self._grays, self._near = {}, {}, {}, {}, {}
         self._forward, self._backward, self._moving, self._clean = {}, {}, {}, {}
@@ -106,8 +107,17 @@ class FrameWindow:
         return self._backward[index]
 
     def _complete_pair(self, index):
-        """Both flows between frames index and index + 1 as the background
-        moves, with everything that is not background replaced by a smooth
+        kept = self.pairs.load(index) if self.pairs is not None else None
+        if kept is None:
+            kept = self._estimate_pair(index)
+            if self.pairs is not None:
+                self.pairs.save(index, *kept)
+        self._forward[index], self._backward[index], self._moving[(index, +1)], self._moving[(index + 1, -1)] = kept
+
+    def _estimate_pair(self, index):
+        """(forward flow, backward flow, moving map of frame index, moving
+        map of frame index + 1): both flows between the two frames as the
+        background moves, with everything that is not background replaced by a smooth
         fill from the background around it.
 
         Not background: wherever either frame shows the object (on it the
@@ -119,15 +129,15 @@ class FrameWindow:
         walks over it, and the passer-by is marked as no source.
         """
         gray_a, gray_b = self._gray(index), self._gray(index + 1)
-        forward = estimate_flow(self.estimator, gray_a, gray_b)
-        backward = estimate_flow(self.estimator, gray_b, gray_a)
+        forward = estimate_flow(self.preset, gray_a, gray_b)
+        backward = estimate_flow(self.preset, gray_b, gray_a)
         objects = grow(self.hole(index) | self.hole(index + 1), self.flow_margin)
-        self._forward[index], self._moving[(index, +1)] = _complete(
-            forward, reliable_flow(forward, backward), objects)
-        self._backward[index], self._moving[(index + 1, -1)] = _complete(
-            backward, reliable_flow(backward, forward), objects)
-        self._moving[(index, +1)] |= _changes(gray_a, gray_b, self._forward[index])
-        self._moving[(index + 1, -1)] |= _changes(gray_b, gray_a, self._backward[index])
+        ahead_flow, ahead = _complete(forward, reliable_flow(forward, backward), objects)
+        behind_flow, behind = _complete(backward, reliable_flow(backward, forward), objects)
+        ahead_flow, behind_flow = (f.astype(np.float16).astype(np.float32) for f in (ahead_flow, behind_flow))
+        ahead |= _changes(gray_a, gray_b, ahead_flow)
+        behind |= _changes(gray_b, gray_a, behind_flow)
+        return ahead_flow, behind_flow, ahead, behind
 
     def _gray(self, index):
         if index not in self._grays:
