@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from ..nodes import sam_embedding
-from ..nodes.sam_embedding import Decoder, Embedding, embedding_key, load_embedding, store_embedding
+from ..nodes.sam_embedding import Decoder, Embedding, embedding_key, load_embedding
 
 
 def decode(sam, emb: Embedding, frame_prompts: dict, multimask: str, frame: int) -> np.ndarray:
@@ -153,11 +153,12 @@ class PreviewWorker:
             return self._sam(req), emb, False
         self.on_progress(req, f"frame {req.frame}: computing SAM's image embedding (once per frame)…")
         sam = self._sam(req)
-        self.encoder_calls += 1
-        emb = self.models.run(sam_embedding.compute_embedding, sam, image, keep=(sam,))
-        store_embedding(self.cache, key, emb)
+        # Through the shared look-up: a run encoding this frame right now hands its embedding over.
+        emb, encoded = self.models.run(sam_embedding.cached_embedding, self.cache, sam, image, req.model,
+                                       req.checkpoint, keep=(sam,))
+        self.encoder_calls += int(encoded)
         self._hot = (key, emb)
-        return sam, emb, True
+        return sam, emb, encoded
 
     def _answer(self, req: Request) -> None:
         if not req.prompts:

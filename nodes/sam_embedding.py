@@ -6,7 +6,8 @@ embedding of a frame is therefore an ordinary cache entry (committed
 atomically), keyed by the frame's pixels, the model, the checkpoint file and
 the precision it was computed in. SegmentSAM in a run and the editor's
 instant mask both look it up under that key before they encode, so neither
-encodes a frame the other has already encoded, in this process or the next.
+encodes a frame the other has already encoded, in this process or the next
+(and in one process, not while the other is still encoding it).
 
 The decoder path (`object_logits`) is SamPredictor.predict's, with two
 savings that do not change a value: the dense positional encoding of the
@@ -16,6 +17,7 @@ quality is scaled up to the frame's size.
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -77,18 +79,26 @@ def compute_embedding(sam, image: np.ndarray) -> Embedding:
     return Embedding(features, tuple(predictor.input_size), tuple(predictor.original_size))
 
 
+# One lock per key (hashed into a small pool): the editor's worker and a run started meanwhile
+# in the same process may both want a frame whose encoder is still running; the second waits
+# and reads what the first stores instead of encoding it again.
+_KEY_LOCKS = [threading.Lock() for _ in range(64)]
+
+
 def cached_embedding(cache, sam, image: np.ndarray, model: str, checkpoint,
                      half: bool = False) -> tuple[Embedding, bool]:
     """(the frame's embedding, whether the encoder ran for it): from `cache` when it is there,
     else computed and stored. `cache` None: always computed, nothing stored."""
+    if cache is None:
+        return compute_embedding(sam, image), True
     key = embedding_key(image, model, checkpoint, half)
-    emb = load_embedding(cache, key) if cache is not None else None
-    if emb is not None:
-        return emb, False
-    emb = compute_embedding(sam, image)
-    if cache is not None:
+    with _KEY_LOCKS[int(key[:8], 16) % len(_KEY_LOCKS)]:
+        emb = load_embedding(cache, key)
+        if emb is not None:
+            return emb, False
+        emb = compute_embedding(sam, image)
         store_embedding(cache, key, emb)
-    return emb, True
+        return emb, True
 
 
 # ---------------------------------------------------------------- the prompt decoder

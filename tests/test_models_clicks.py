@@ -1,5 +1,7 @@
 """Clicks through SAM and DeAOT with test weights on small frames: the image embeddings a run and the
 editor's instant mask share, and a correction at frame N re-tracking from N only."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -25,11 +27,15 @@ def two_threads():
 @pytest.fixture
 def encoder_calls(monkeypatch):
     """Every run of SAM's image encoder, in the run and in the editor's worker alike."""
-    calls = []
+    class Calls(list):
+        started = threading.Event()  # set when an encoder run begins
+
+    calls = Calls()
     real = sam_embedding.compute_embedding
 
     def counted(sam, image):
         calls.append(image.shape)
+        calls.started.set()
         return real(sam, image)
 
     monkeypatch.setattr(sam_embedding, "compute_embedding", counted)
@@ -66,23 +72,31 @@ def test_a_run_and_the_viewer_share_frame_embeddings(tmp_path, sam_checkpoint, d
 
     pattern = write_shot(tmp_path / "shot", 4)
     cache = Cache(tmp_path / "cache")
-    g = click_graph(pattern, sam_checkpoint, deaot_checkpoint, [{"frame": 3, "points": [[70, 50, True]], "object_ids": [7]}],
-                    track=False)
+    later = [{"frame": 3, "points": [[70, 50, True]], "object_ids": [7]}]
+    g = click_graph(pattern, sam_checkpoint, deaot_checkpoint, later, track=False)
     frames = g.run("read", cache=cache, device="cpu").value("read", "frames")
     results = []
     worker = PreviewWorker(cache, models=ModelManager(budget=10**10), device="cpu", on_result=results.append)
 
-    def instant_mask(frame, point, oid):
+    def ask(frame, point, oid):
         worker.request(Request(frame, {oid: {"boxes": [], "points": [point]}}, "vit_b", sam_checkpoint, "auto",
                                lambda: np.asarray(frames[frame])))
+
+    def instant_mask(frame, point, oid):
+        ask(frame, point, oid)
         assert worker.wait_idle(300)
         return results[-1]
 
-    # The viewer embeds frame 1 (a click there); the run then encodes only frame 3.
-    first = instant_mask(1, [15, 20, True, 3], 3)
-    assert first.encoded and len(encoder_calls) == 1
+    # A click on frame 1 in the viewer, and a run started while the viewer's encoder is still
+    # working on that frame: the run waits for the embedding instead of encoding frame 1 again,
+    # and encodes only frame 3.
+    ask(1, [15, 20, True, 3], 3)
+    assert encoder_calls.started.wait(120)
     run = g.run(cache=cache, device="cpu")
     assert run.ok and len(encoder_calls) == 2
+    assert worker.wait_idle(300)
+    first = results[-1]
+    assert first.encoded and worker.encoder_calls == 1
     keymasks = run.value("segment", "keymasks")
     assert sorted(keymasks) == [1, 3]
     assert np.array_equal(keymasks[1], first.labels)  # the instant mask is the run's keyframe
