@@ -211,7 +211,9 @@ class PromptController(QObject):
             if 0 <= frame < len(frames):
                 layer.backdrop = self.frame_image(frames, frame)
         got = self.previews.get(frame)
-        if got is not None and got[0] == self._state(layer.points, layer.boxes):
+        # Not over a removal: SAM's mask would hide the very pixels the preview is there to show.
+        if got is not None and got[0] == self._state(layer.points, layer.boxes) \
+                and not self._is_inpaint(graph, self.viewer.node_id):
             layer.labels = got[1]
         layer.objects = self._known_objects(graph, nodes)
         return layer
@@ -276,11 +278,15 @@ class PromptController(QObject):
 
     # ------------------------------------------------------------ previewing the removal
 
+    @staticmethod
+    def _is_inpaint(graph, node_id) -> bool:
+        nt = graph.registry.get(graph.nodes[node_id].type) if node_id in graph.nodes else None
+        return nt is not None and nt.category == "inpaint"
+
     def inpaint_node(self, graph) -> str | None:
         """The inpaint node of the chain being viewed: the node itself, else the nearest downstream one."""
         def is_inpaint(n):
-            nt = graph.registry.get(graph.nodes[n].type)
-            return nt is not None and nt.category == "inpaint"
+            return self._is_inpaint(graph, n)
 
         viewed = self.viewer.node_id
         if viewed in graph.nodes:
