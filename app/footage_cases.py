@@ -143,4 +143,52 @@ def schoolgirls_whole(media, width=None):
                       lambda t: (0.62, 0.45, 0.06, 0.16))
 
 
-CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding, schoolgirls_slow, schoolgirls_whole)
+
+
+
+def tennis_whole(media, width=None):
+    """Moving camera: a hole fixed in the picture for the whole shot, on the
+    player's path. The camera's pan shows what is behind it in other frames,
+    at other places in the picture."""
+    frames, people = resized(*read_tennis(media), width)
+    return place_hole("tennis: moving camera, hole fixed in the picture for the whole shot", frames, people,
+                      lambda t: (0.45, 0.55, 0.08, 0.14))
+
+
+def tennis_riding(media, width=None):
+    """Moving camera: a hole that moves with the ground under it (an object
+    lying on the court) while the player runs past and across it. The hole
+    is carried by the median optical flow of what it covers, people left
+    out; on the near-textureless clay that flow lags the fast pan, so the
+    frames still show part of what is behind the hole (about three
+    quarters of its pixels at 432 wide) and no frame the rest."""
+    frames, people = resized(*read_tennis(media), width)
+    count, height, width = frames.shape[:3]
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    rx, ry = 0.07, 0.1
+    centres = [(0.12 * width, 0.62 * height)]
+    for t in range(1, count):
+        gray_a, gray_b = (cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in (t - 1, t))
+        motion = flow.calc(gray_a, gray_b, None)
+        cx, cy = centres[-1]
+        under = np.zeros((height, width), np.uint8)
+        cv2.ellipse(under, (round(cx), round(cy)), (round(rx * width), round(ry * height)), 0, 0, 360, 1, -1)
+        under = (under > 0) & ~people[t - 1]
+        if under.any():
+            cx, cy = cx + float(np.median(motion[..., 0][under])), cy + float(np.median(motion[..., 1][under]))
+        centres.append((cx, cy))
+    return place_hole("tennis: moving camera, hole moving with the court under it, player crossing", frames, people,
+                      lambda t: (centres[t][0] / width, centres[t][1] / height, rx, ry))
+
+
+def schoolgirls_standing(media, width=None):
+    """Static camera: a fixed hole for the second half of the shot, right
+    beside where the children stand and wait."""
+    frames, people = resized(*read_schoolgirls(media), width)
+    count = len(frames)
+    return place_hole("schoolgirls: static camera, hole beside children standing, second half", frames, people,
+                      lambda t: (0.42, 0.5, 0.05, 0.2) if t >= count // 2 else None)
+
+
+CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding, schoolgirls_slow, schoolgirls_whole, tennis_whole,
+         tennis_riding, schoolgirls_standing)

@@ -9,9 +9,13 @@ Shots where the truth behind the hole is known:
     walk across or beside them (app/footage_cases.py): tennis with a
     moving camera and a hole crossing the player's path; schoolgirls with a
     static camera, a fixed hole the children walk through, a hole sliding
-    between them, a hole creeping beside them at about a pixel a frame, and
-    a hole fixed for the whole shot beside where they stand (no frame shows
-    what is behind it: the spatial invention decides).
+    between them, a hole creeping beside them at about a pixel a frame, a
+    hole fixed for the whole shot beside where they stand (no frame shows
+    what is behind it: the spatial invention decides), and a hole beside
+    children standing and waiting for the second half of the shot; tennis
+    again with a hole fixed in the picture for the whole shot on the
+    player's path (only the camera's pan shows what is behind it), and a hole
+    carried with the court under it while the player runs across it.
 
 Prints PSNR (dB, pooled over every hole pixel of the clip), SSIM (gaussian
 window, mean over hole pixels) and flicker (mean difference between the

@@ -27,6 +27,14 @@ NO_SOURCES = (np.zeros(0, np.intp),) * 3 + (np.zeros(0, np.float32),) * 2
 # for the background to outvote a passer-by, few enough to stay cheap.
 SAMPLES = 4
 
+# How much a colour seen only right beside the hole is trusted per unit of
+# evidence its frames add up to (propagate.NEAR_EVIDENCE each): the two
+# frames that are enough to take it give it 0.3 of the blend, about seven
+# give it all. Fewer, and children standing at a hole's edge are drawn
+# into it; more, and a hole that moves slowly loses what its trailing edge
+# uncovers.
+WEAK_TRUST = 0.3
+
 
 def anchor_spacing(window):
     """Frames between the anchors where what no frame shows is invented.
@@ -136,7 +144,9 @@ def fill_frame(frames, t, window, invention, anchors):
     What no frame within the window shows is carried from the anchors'
     inventions, cross-faded by nearness in time, when `anchors` is given as
     ([(anchor, weight)], plate); what is left after that is inpainted
-    spatially, invention being (method, radius) for invent. sources (see
+    spatially, invention being (method, radius) for invent. A colour that
+    only frames right beside the hole show is blended with what the pixel
+    would get were it not seen (WEAK_TRUST). sources (see
     detail.with_detail) names, for the pixels filled from a frame at most
     DETAIL_REACH away, the nearest agreeing one and where in it.
     """
@@ -149,13 +159,20 @@ def fill_frame(frames, t, window, invention, anchors):
     after = gather_sources(frames, t, points, +1, window, SAMPLES)
     before = gather_sources(frames, t, points, -1, window, SAMPLES)
     samples, weight, where, source, evidence = (np.concatenate(pair, axis=1) for pair in zip(after, before))
-    colours, found, lead = agree(samples, weight, evidence)
+    colours, found, lead, backing = agree(samples, weight, evidence)
     rows = np.flatnonzero(found)
     lead_frame, lead_where = source[rows, lead[rows]], where[rows, lead[rows]]
     near = np.abs(lead_frame - t) <= DETAIL_REACH
     rows, lead_frame, lead_where = rows[near], lead_frame[near], lead_where[near]
     sources = (ys[rows], xs[rows], lead_frame, lead_where[:, 0], lead_where[:, 1])
-    missing = ~found
+    # What only frames right beside the hole show may be someone who stood
+    # at its edge as well as the background: it is blended with what the
+    # frame would get were it not seen at all, the more so the fewer frames
+    # agree on it.
+    weak = found & np.isfinite(backing)
+    seen_weakly = colours[weak]
+    trust = np.minimum(1.0, WEAK_TRUST * backing[weak])[:, None]
+    missing = ~found | weak
     if missing.any() and anchors is not None:
         index = np.flatnonzero(missing)
         invented, weight = np.zeros((len(index), 3), np.float32), np.zeros(len(index), np.float32)
@@ -171,10 +188,24 @@ def fill_frame(frames, t, window, invention, anchors):
 
     filled = frame.copy()
     filled[ys, xs] = np.clip(np.rint(colours), 0, 255).astype(np.uint8)
+    if weak.any():
+        # The hedge is what the anchors carry there, else what the border
+        # gives; the rest of the invention is still hung from the colours
+        # seen weakly, which a slow hole's trailing edge mostly shows right.
+        unseen = weak & missing
+        if unseen.any():
+            unknown = np.zeros(hole.shape, bool)
+            unknown[ys[missing], xs[missing]] = True
+            colours[unseen] = invent(filled, unknown, *invention)[ys[unseen], xs[unseen]]
+        filled[ys[weak], xs[weak]] = np.clip(np.rint(seen_weakly), 0, 255).astype(np.uint8)
+        missing &= ~weak
     if missing.any():
         unknown = np.zeros(hole.shape, bool)
         unknown[ys[missing], xs[missing]] = True
         filled = invent(filled, unknown, *invention)
+    if weak.any():
+        hedged = trust * seen_weakly + (1 - trust) * colours[weak]
+        filled[ys[weak], xs[weak]] = np.clip(np.rint(hedged), 0, 255).astype(np.uint8)
     return filled, sources
 
 

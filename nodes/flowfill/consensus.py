@@ -33,8 +33,11 @@ def agree(colours, weight, evidence=None, tolerance=AGREEMENT, majority=MAJORITY
     samples agreeing with the winner must add up to (see
     propagate.NEAR_EVIDENCE); None: one sample is enough.
 
-    Returns (colours (N, 3) float32, found (N,) bool, lead (N,) int): lead
-    is the agreeing sample with the most weight (the nearest frame).
+    Returns (colours (N, 3) float32, found (N,) bool, lead (N,) int,
+    backing (N,) float): lead is the agreeing sample with the most weight
+    (the nearest frame); backing is what the agreeing samples' evidence adds
+    up to where none of them counts fully (all were seen right beside the
+    hole), infinite where one does, 0 where nothing was found.
     """
     gap = np.zeros((len(colours), colours.shape[1], colours.shape[1]), np.float32)
     for channel in range(3):
@@ -50,8 +53,12 @@ def agree(colours, weight, evidence=None, tolerance=AGREEMENT, majority=MAJORITY
     chosen = winner * weight
     total = chosen.sum(axis=1)
     found = (total > 0) & (support[rows, best] >= majority * dissent)
+    backing = np.where(found, np.inf, 0.0)
     if evidence is not None:
-        found &= (winner * evidence).sum(axis=1) >= 1.0
+        evidence_sum = (winner * evidence).sum(axis=1)
+        found &= evidence_sum >= 1.0
+        fully = (winner * evidence).max(axis=1) >= 1.0
+        backing = np.where(found, np.where(fully, np.inf, evidence_sum), 0.0)
     result = np.zeros((len(colours), 3), np.float32)
     result[found] = (colours[found] * chosen[found, :, None]).sum(axis=1) / total[found, None]
-    return result, found, np.argmax(chosen, axis=1)
+    return result, found, np.argmax(chosen, axis=1), backing
