@@ -4,10 +4,11 @@
    the demo graph ReadVideo, ReadMasks, DilateMask, InpaintFlow, WriteVideo. The
    mask file of frame 540 is corrected by hand (the object grown by 6 pixels) and
    the graph runs again on the same cache. Goal: re-run / cold <= 0.15.
-2. Clicks: ReadImages, PointPrompt, SegmentSAM, TrackDeAOT, DilateMask,
-   InpaintOpenCV, WriteImages on 100 small frames with test weights (random SAM
-   vit_b and R50-DeAOT-L made here). A click is added at frame 90 and the graph
-   runs again.
+2. Clicks: ReadImages, PointPrompt, SegmentSAM, TrackDeAOT (its default
+   settings), DilateMask, InpaintOpenCV, WriteImages on 100 small frames with
+   test weights (random SAM vit_b and R50-DeAOT-L made here). A click is added
+   at frame 90, its instant mask computed as the editor's viewer does (which
+   embeds frame 90 into the cache), and the graph runs again.
 
 Each prints the cold and re-run seconds, every node's frames rendered / reused,
 and the ratio, measured within one run of this script.
@@ -108,21 +109,43 @@ def clicks(frames: int, edit: int) -> None:
             g.add("ReadImages", id="read", path=str(shot / "%04d.png"))
             g.add("PointPrompt", id="clicks", frame=0, points=[[20, 30, True]], prompts=prompts)
             g.add("SegmentSAM", id="segment", frames="read.frames", points="clicks.points")
-            g.add("TrackDeAOT", id="track", frames="read.frames", keymasks="segment.keymasks", max_long_edge=96,
-                  state_every=10)
+            g.add("TrackDeAOT", id="track", frames="read.frames", keymasks="segment.keymasks")  # the defaults
             g.add("DilateMask", id="grow", masks="track.masks", radius=2)
             g.add("InpaintOpenCV", id="fill", frames="read.frames", masks="grow.masks")
             g.add("WriteImages", id="write", frames="fill.frames", path=str(tmp / "out" / "%04d.png"))
             return g
 
         cache = Cache(tmp / "cache")
-        print(f"\nclick graph: {frames} frames at {w}x{h}, test weights ...", flush=True)
+        every = next(p.default for p in graph([]).registry.get("TrackDeAOT").params if p.name == "state_every")
+        print(f"\nclick graph: {frames} frames at {w}x{h}, test weights, TrackDeAOT's defaults "
+              f"(a state every {every} frames) ...", flush=True)
         cold, cold_s = timed_run(graph([]), cache)
-        warm, warm_s = timed_run(graph([{"frame": edit, "points": [[60, 30, True]]}]), cache)
+        click = [{"frame": edit, "points": [[60, 30, True]]}]
+        # The click in the viewer: its instant mask embeds frame `edit` into the same cache.
+        viewer_s = instant_mask(cache, ckpt / "sam_vit_b_01ec64.pth", graph(click), edit)
+        warm, warm_s = timed_run(graph(click), cache)
         show(f"click graph, a click added at frame {edit} of {frames}", cold, cold_s, warm, warm_s)
-        sam = warm.nodes["segment"].seconds
-        print(f"  without SegmentSAM's image embedding of the new frame ({sam:.1f}s, needed by any tool): "
-              f"{(warm_s - sam) / (cold_s - cold.nodes['segment'].seconds):.3f}")
+        print(f"  the viewer's instant mask for the click took {viewer_s:.1f}s (SAM's encoder, once); the run "
+              f"then read that embedding from the cache")
+        print(f"  TrackDeAOT: {'; '.join(warm.nodes['track'].notes)}")
+        sam = cold.nodes["segment"].seconds
+        print(f"  without the cold run's SAM embedding of frame 0 ({sam:.1f}s): re-run / cold = "
+              f"{(warm_s - warm.nodes['segment'].seconds) / (cold_s - sam):.3f}")
+
+
+def instant_mask(cache, checkpoint, graph, frame) -> float:
+    """What the editor does on a click: SAM's mask for the frame from its prompts, in the background worker."""
+    from inpainterz.editor.sam_preview import PreviewWorker, Request
+
+    frames = graph.run("read", cache=cache, device="cpu").value("read", "frames")
+    image = np.asarray(frames[frame])
+    t0 = time.perf_counter()
+    worker = PreviewWorker(cache, device="cpu")
+    worker.request(Request(frame, {1: {"boxes": [], "points": [[60, 30, True, 1]]}}, "vit_b", checkpoint, "auto",
+                           lambda: image))
+    worker.wait_idle(600)
+    worker.close()
+    return time.perf_counter() - t0
 
 
 def main() -> None:

@@ -24,17 +24,24 @@ def overlay_labels(rgb: np.ndarray, labels: np.ndarray, opacity: float = 0.5) ->
     if labels.shape != rgb.shape[:2]:
         labels = cv2.resize(labels, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
     out = rgb.copy()
-    inside = labels > 0
-    if inside.any():
-        tint = COLOURS[labels]
-        out[inside] = (rgb[inside] * (1 - opacity) + tint[inside] * opacity).astype(np.uint8)
-        edge = np.zeros_like(inside)
-        edge[:-1] |= labels[:-1] != labels[1:]
-        edge[1:] |= labels[:-1] != labels[1:]
-        edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-        edge[:, 1:] |= labels[:, :-1] != labels[:, 1:]
-        edge &= inside
-        out[edge] = COLOURS[labels[edge]]
+    rows, cols = np.flatnonzero(labels.any(axis=1)), np.flatnonzero(labels.any(axis=0))
+    if not len(rows):
+        return out
+    # Work on the objects' bounding box and a one-pixel ring around it (where an outline may look
+    # outside), not the whole frame: a click's overlay on an HD frame stays a few milliseconds.
+    y0, y1 = max(0, rows[0] - 1), min(labels.shape[0], rows[-1] + 2)
+    x0, x1 = max(0, cols[0] - 1), min(labels.shape[1], cols[-1] + 2)
+    lab, src, dst = labels[y0:y1, x0:x1], rgb[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    inside = lab > 0
+    tint = COLOURS[lab]
+    dst[inside] = (src[inside] * (1 - opacity) + tint[inside] * opacity).astype(np.uint8)
+    edge = np.zeros_like(inside)
+    edge[:-1] |= lab[:-1] != lab[1:]
+    edge[1:] |= lab[:-1] != lab[1:]
+    edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+    edge[:, 1:] |= lab[:, :-1] != lab[:, 1:]
+    edge &= inside
+    dst[edge] = COLOURS[lab[edge]]
     return out
 
 

@@ -26,6 +26,7 @@ from .sam_preview import PreviewWorker, Request
 from .viewer import PromptLayer
 
 LIVE_BUDGET = 256 * 1024 ** 2  # bytes of compressed label maps kept per running node
+DECODED_FRAMES = 4  # frames of the chain's clip kept decoded (the one on screen, and a few scrubbed past)
 
 
 class LiveFrames:
@@ -90,6 +91,7 @@ class PromptController(QObject):
         self.previews: dict[int, tuple[str, np.ndarray]] = {}  # frame -> (prompt state, label map)
         self.live: dict[str, LiveFrames] = {}  # running node -> the frames it has finished
         self._sources_started: set[str] = set()
+        self._decoded: dict[str, np.ndarray] = {}  # frame content version -> the decoded frame
         self._removal: tuple[str, int] | None = None  # (inpaint node, frame) of a preview being rendered
         self.source_error: str | None = None  # why the chain's frames could not be read, once known
         self.viewer.layer_source = self.layer
@@ -138,6 +140,21 @@ class PromptController(QObject):
         if value is None:
             self._render_source(graph, src[0])
         return value
+
+    def frame_image(self, frames, index: int) -> np.ndarray:
+        """Frame `index` of the chain's clip, decoded once: each click redraws the viewer and asks
+        for the mask, and decoding an HD frame each time would cost more than SAM's decoder."""
+        version = frames.frame_versions[index]
+        if version is None:  # not rendered (a frame-range result): nothing to key it by
+            return np.asarray(frames[index])
+        image = self._decoded.get(version)
+        if image is None:
+            image = np.asarray(frames[index])
+            image.setflags(write=False)  # shared by every redraw: drawn over in copies only
+            if len(self._decoded) >= DECODED_FRAMES:
+                self._decoded.pop(next(iter(self._decoded)))
+            self._decoded[version] = image
+        return image
 
     def _render_source(self, graph, node_id: str) -> None:
         """Render the node that gives the frames (a reader: cheap), once, in the background."""
@@ -192,9 +209,11 @@ class PromptController(QObject):
         if frames is not None and len(frames):
             layer.count = len(frames)
             if 0 <= frame < len(frames):
-                layer.backdrop = frames[frame]
+                layer.backdrop = self.frame_image(frames, frame)
         got = self.previews.get(frame)
-        if got is not None and got[0] == self._state(layer.points, layer.boxes):
+        # Not over a removal: SAM's mask would hide the very pixels the preview is there to show.
+        if got is not None and got[0] == self._state(layer.points, layer.boxes) \
+                and not self._is_inpaint(graph, self.viewer.node_id):
             layer.labels = got[1]
         layer.objects = self._known_objects(graph, nodes)
         return layer
@@ -259,11 +278,15 @@ class PromptController(QObject):
 
     # ------------------------------------------------------------ previewing the removal
 
+    @staticmethod
+    def _is_inpaint(graph, node_id) -> bool:
+        nt = graph.registry.get(graph.nodes[node_id].type) if node_id in graph.nodes else None
+        return nt is not None and nt.category == "inpaint"
+
     def inpaint_node(self, graph) -> str | None:
         """The inpaint node of the chain being viewed: the node itself, else the nearest downstream one."""
         def is_inpaint(n):
-            nt = graph.registry.get(graph.nodes[n].type)
-            return nt is not None and nt.category == "inpaint"
+            return self._is_inpaint(graph, n)
 
         viewed = self.viewer.node_id
         if viewed in graph.nodes:
@@ -446,7 +469,7 @@ class PromptController(QObject):
         except ImportError as exc:
             self.viewer.status.setText(f"no instant mask: SAM is not installed ({exc})")
             return None
-        image = np.asarray(frames[frame])  # read here: a video reader belongs to one thread
+        image = self.frame_image(frames, frame)  # read here: a video reader belongs to one thread
         if self.worker is None:
             self.worker = PreviewWorker(self.window.cache, on_result=self.preview_ready.emit,
                                         on_progress=lambda r, text: self.preview_progress.emit(text),

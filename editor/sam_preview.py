@@ -3,9 +3,9 @@
 SAM's cost is nearly all in its image encoder (a ViT at 1024 px); the
 prompt decoder that turns clicks into a mask is cheap. So the encoder runs
 once per frame, model and checkpoint, and its embedding is kept in the
-engine's on-disk cache (an ordinary entry, committed atomically), keyed by
-the frame's pixels, the model and the checkpoint file. Every later click on
-that frame, in this process or the next, costs one decoder pass.
+engine's on-disk cache (`nodes.sam_embedding`: the same entries SegmentSAM
+reads and writes in a run). Every later click on that frame, in this
+process or the next, and a run of the graph cost one decoder pass.
 
 The work runs on one background thread. Requests carry the whole prompt
 state of a frame; a request that arrives while the encoder runs replaces the
@@ -24,76 +24,17 @@ from typing import Callable
 
 import numpy as np
 
-from ..engine.data import digest
-from ..engine.models import checkpoint_id
-
-EMBEDDING_VERSION = 1
-
-
-@dataclass
-class Embedding:
-    features: np.ndarray  # (1, 256, 64, 64) float32: the encoder's output
-    input_size: tuple  # (h, w) of the image resized for the encoder
-    original_size: tuple  # (h, w) of the frame
-
-
-def embedding_key(image: np.ndarray, model: str, checkpoint) -> str:
-    """The cache key of a frame's embedding: its pixels, the model and the checkpoint file."""
-    image = np.ascontiguousarray(image)
-    return digest("sam-embedding", EMBEDDING_VERSION, model, checkpoint_id(checkpoint), list(image.shape),
-                  image.tobytes())
-
-
-def load_embedding(cache, key: str) -> Embedding | None:
-    entry = cache.lookup(key)
-    if entry is None or entry.meta.get("kind") != "sam-embedding":
-        return None
-    try:
-        features = np.load(entry.path / "features.npy")
-    except (OSError, ValueError):
-        return None
-    return Embedding(features, tuple(entry.meta["input_size"]), tuple(entry.meta["original_size"]))
-
-
-def store_embedding(cache, key: str, emb: Embedding) -> None:
-    pending = cache.begin(key)
-    try:
-        np.save(pending.path / "features.npy", emb.features)
-        cache.commit(pending, {"kind": "sam-embedding", "input_size": list(emb.input_size),
-                               "original_size": list(emb.original_size)})
-    except BaseException:
-        cache.abort(pending)
-        raise
-
-
-def compute_embedding(sam, image: np.ndarray) -> Embedding:
-    """Run SAM's image encoder on one RGB frame."""
-    import torch
-    from segment_anything import SamPredictor
-
-    predictor = SamPredictor(sam)
-    with torch.inference_mode():
-        predictor.set_image(np.ascontiguousarray(image), image_format="RGB")
-        features = predictor.features.float().cpu().numpy()
-    return Embedding(features, tuple(predictor.input_size), tuple(predictor.original_size))
+from ..nodes import sam_embedding
+from ..nodes.sam_embedding import Decoder, Embedding, embedding_key, load_embedding
 
 
 def decode(sam, emb: Embedding, frame_prompts: dict, multimask: str, frame: int) -> np.ndarray:
     """The label map for {object id: {"boxes": [...], "points": [...]}} from a frame's embedding:
     the prompt decoder only, painted exactly as SegmentSAM paints it."""
-    import torch
-    from segment_anything import SamPredictor
-
     from ..nodes.segment import frame_labels
 
-    predictor = SamPredictor(sam)
-    device = next(sam.parameters()).device
-    predictor.features = torch.from_numpy(emb.features).to(device)
-    predictor.input_size, predictor.original_size = emb.input_size, emb.original_size
-    predictor.is_image_set = True
     h, w = emb.original_size
-    with torch.inference_mode():
-        return frame_labels(predictor, frame_prompts, multimask, w, h, frame, sam.mask_threshold)
+    return frame_labels(Decoder(sam, emb), frame_prompts, multimask, w, h, frame, sam.mask_threshold)
 
 
 @dataclass
@@ -212,11 +153,12 @@ class PreviewWorker:
             return self._sam(req), emb, False
         self.on_progress(req, f"frame {req.frame}: computing SAM's image embedding (once per frame)…")
         sam = self._sam(req)
-        self.encoder_calls += 1
-        emb = self.models.run(compute_embedding, sam, image, keep=(sam,))
-        store_embedding(self.cache, key, emb)
+        # Through the shared look-up: a run encoding this frame right now hands its embedding over.
+        emb, encoded = self.models.run(sam_embedding.cached_embedding, self.cache, sam, image, req.model,
+                                       req.checkpoint, keep=(sam,))
+        self.encoder_calls += int(encoded)
         self._hot = (key, emb)
-        return sam, emb, True
+        return sam, emb, encoded
 
     def _answer(self, req: Request) -> None:
         if not req.prompts:

@@ -79,9 +79,13 @@ def load_network(models, device: str, key: tuple, build: Callable, path, label: 
 FP16_DOC = "half precision on CUDA (ignored on the CPU)"
 
 
+def uses_half(device: str, fp16: bool) -> bool:
+    """Whether `half_precision(device, fp16)` computes in float16."""
+    return bool(fp16) and str(device).startswith("cuda")
+
+
 def half_precision(device: str, fp16: bool):
     """A context in which CUDA work runs in float16 when `fp16` is set; a no-op on the CPU."""
     import torch
 
-    enabled = bool(fp16) and str(device).startswith("cuda")
-    return torch.autocast("cuda", dtype=torch.float16, enabled=enabled)
+    return torch.autocast("cuda", dtype=torch.float16, enabled=uses_half(device, fp16))

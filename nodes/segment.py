@@ -2,8 +2,10 @@
 
 Each prompted frame is embedded once (the ViT encoder at 1024 px is nearly
 all the cost) and every object prompted on it is decoded from that
-embedding. Prompts on several frames give several keyframes; object ids pass
-through unchanged. Where two objects claim a pixel it goes to the object
+embedding. Embeddings are kept in the content cache, shared with the
+editor's instant mask (`sam_embedding`): a frame clicked in the viewer is
+not encoded again by a run, and the other way round. Prompts on several
+frames give several keyframes; object ids pass through unchanged. Where two objects claim a pixel it goes to the object
 whose mask logit is higher there (ties to the lower id), so the result does
 not depend on prompt order.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import BadInput, Input, KeyMasks, Output, Param, node, per_frame
-from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_network
+from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_network, uses_half
+from .sam_embedding import Decoder, cached_embedding
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -66,7 +69,7 @@ def _clip_box(r, width: int, height: int, frame: int, oid: int) -> np.ndarray:
     return np.array([x0, y0, x1, y1], dtype=np.float32)
 
 
-def _object_logits(predictor, prompt: dict, multimask: str, width: int, height: int, frame: int, oid: int):
+def _object_logits(decoder, prompt: dict, multimask: str, width: int, height: int, frame: int, oid: int):
     """Best mask logits (H, W) for one object from its boxes and points."""
     pts = prompt["points"]
     coords = labels = None
@@ -79,20 +82,18 @@ def _object_logits(predictor, prompt: dict, multimask: str, width: int, height: 
     many = multimask == "always" or (multimask == "auto" and prompt["boxes"] == [] and len(pts) == 1)
     best = None
     for box in boxes:
-        masks, scores, _ = predictor.predict(point_coords=coords, point_labels=labels, box=box,
-                                             multimask_output=many, return_logits=True)
-        logits = masks[int(np.argmax(scores))]
+        logits = decoder.object_logits(coords, labels, box, many)
         best = logits if best is None else np.maximum(best, logits)
     return best
 
 
-def frame_labels(predictor, frame_prompts: dict, multimask: str, width: int, height: int, frame: int,
+def frame_labels(decoder, frame_prompts: dict, multimask: str, width: int, height: int, frame: int,
                  threshold: float, note=None) -> np.ndarray:
-    """The label map of one frame from an embedded `predictor` and {object id: {"boxes", "points"}}."""
+    """The label map of one frame from its `sam_embedding.Decoder` and {object id: {"boxes", "points"}}."""
     label = np.zeros((height, width), np.uint8)
     best = np.full((height, width), -np.inf, np.float32)
     for oid in sorted(frame_prompts):
-        logits = _object_logits(predictor, frame_prompts[oid], multimask, width, height, frame, oid)
+        logits = _object_logits(decoder, frame_prompts[oid], multimask, width, height, frame, oid)
         if not paint(label, best, oid, logits, threshold) and note is not None:
             note(f"frame {frame}: object {oid} came out empty")
     return label
@@ -136,11 +137,12 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
         return {"keymasks": out}
 
     import torch
-    from segment_anything import SamPredictor
 
     path = ctx.config.find_checkpoint(_entry({"model": model}), checkpoint)
     sam = load_sam(ctx, model, path)
-    predictor = SamPredictor(sam)
+    half = uses_half(ctx.device, fp16)
+    # The editor's instant mask keeps frames' embeddings in the same cache under the same keys.
+    cache = None if ctx.config.no_cache else ctx.config.cache
     h, w = frames.height, frames.width
     wanted = ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),)
     todo = [f for f in sorted(prompts) if any(a <= f < b for a, b in wanted)]  # a prompt at N changes N only
@@ -150,10 +152,8 @@ def segment_sam(ctx, frames, boxes, points, model, checkpoint, multimask, fp16=F
 
         def segment_frame():
             with torch.inference_mode(), half_precision(ctx.device, fp16):
-                predictor.set_image(image, image_format="RGB")
-                label = frame_labels(predictor, prompts[f], multimask, w, h, f, sam.mask_threshold, ctx.note)
-                predictor.reset_image()
-                return label
+                emb, _ = cached_embedding(cache, sam, image, model, path, half)
+                return frame_labels(Decoder(sam, emb), prompts[f], multimask, w, h, f, sam.mask_threshold, ctx.note)
 
         out[f] = ctx.models.run(segment_frame, keep=(sam,))
     ctx.progress(1.0)

@@ -18,18 +18,34 @@ the full size of the frames.
 
 Frames in time: the node is causal (frame t needs frames 0..t and the
 keyframes at or before t). After an edit at frame K it resumes instead of
-starting over: every `state_every` frames the tracker's whole state (its
+starting over: every `state_every` frames the tracker's state (its
 memories, object numbering and frame counters) is saved in the cache entry,
 and a later render restores the newest state saved at or before K whose
-frames and keyframes have not changed, tracks on from there and outputs
-frames K onwards. Restoring the exact tensors makes a resumed run give the
-bytes of a cold run.
+frames and keyframes have not changed, tracks the frames between without
+output and outputs frames K onwards. Restoring the exact tensors makes a
+resumed run give the bytes of a cold run.
+
+States are saved incrementally, so they can be close together. Most of a
+state is DeAOT's long-term memory: up to `long_term_mem_max` entries, one
+added every `long_term_mem_gap` frames, each of them shared by every state
+saved while it is in the memory. Each entry is written once, as its own
+file named by the frame that made it, and a state holds only the rest: the
+short-term memory (the size of one entry), the positional embedding and
+counters, and the names of its long-term entries. What a state does not need
+to go on (the current frame's encoder features and attention outputs, which
+the next frame recomputes) is left out. At the defaults (1040 px working
+size: about 2,400 tokens; R50-DeAOT-L: 3 layers of 128 + 512 + 512 floats per
+token) an entry is about 33 MB, so a state every 10 frames costs about
+100 MB per 10 frames of the shot (its own 36 MB plus two new entries): about
+1 GB per 100 frames, and a resume re-tracks at most 9 frames it does not
+output. A whole state written at once would be up to about 1.1 GB each.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import re
 import shutil
 
 import numpy as np
@@ -41,9 +57,12 @@ DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_dea
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 STRIDE = 16
-STATE_VERSION = 1
+STATE_VERSION = 2
 # Attributes of a DeAOT engine that are its network or settings, not what it has tracked.
 _NOT_STATE = {"AOT", "cfg", "losses", "training", "aot_engines"}
+# Attributes that hold the current frame's work only: every step recomputes them before reading
+# them (match_propogate_one_frame, add_reference_frame), so a state need not carry them.
+_TRANSIENT = {"curr_enc_embs", "curr_lstt_output", "pred_id_logits", "curr_one_hot_mask", "curr_id_embs"}
 
 
 def _entry(params: dict) -> str:
@@ -97,6 +116,13 @@ class Tracker:
         self.to_inner = np.zeros(256, np.uint8)  # our id -> DeAOT id (0: not tracked)
         self.to_outer = np.zeros(256, np.uint8)  # DeAOT id -> our id
         self.count = 0
+        self.stepped = 0  # frames this tracker object has been through (tracked, or started on)
+        # Per DeAOT engine, what its long-term memory holds: the frames that added its entries
+        # (newest first, as DeAOT concatenates them), the memory object last seen (a new object
+        # means an entry was added) and whether it is a concatenation of entries yet.
+        self.lt_frames: list[list[int]] = []
+        self.lt_seen: list = []
+        self.lt_joined: list[bool] = []
 
     @property
     def started(self) -> bool:
@@ -111,30 +137,81 @@ class Tracker:
         engine.eval()
         return engine
 
-    def snapshot(self) -> dict:
-        """Everything the tracker has accumulated: tensors, lists of them and numbers (loadable with weights_only)."""
+    def _note_memory(self, t: int) -> None:
+        """Record which frame added an entry to each engine's long-term memory during frame t."""
+        for e, engine in enumerate(self.engine.aot_engines):
+            if e == len(self.lt_seen):
+                self.lt_seen.append(None)
+                self.lt_frames.append([])
+                self.lt_joined.append(False)
+            memory = engine.long_term_memories
+            if memory is self.lt_seen[e]:
+                continue
+            joined = self.lt_seen[e] is not None  # DeAOT assigns the first entry, then concatenates
+            self.lt_frames[e] = ([t] + self.lt_frames[e]) if joined else [t]
+            self.lt_joined[e] = joined or self.lt_joined[e]
+            self.lt_seen[e] = memory
+            self.lt_frames[e] = self.lt_frames[e][: _rows(memory) // engine.enc_hw]
+
+    def snapshot(self, have=lambda name: False) -> tuple[dict, dict]:
+        """(state, entries): what the tracker has accumulated, loadable with weights_only.
+
+        Long-term memory entries are named, not held: `entries` gives {file name: entry} for
+        those `have(name)` says are not stored yet. A memory that is not a concatenation of
+        whole entries (the first one alone, as DeAOT assigned it) stays in the state as it is.
+        """
         import torch
 
         def state_of(engine) -> dict:
-            return {k: v for k, v in vars(engine).items() if not k.startswith("_") and k not in _NOT_STATE}
+            return {k: v for k, v in vars(engine).items()
+                    if not k.startswith("_") and k not in _NOT_STATE and k not in _TRANSIENT}
 
-        return {"version": STATE_VERSION, "count": self.count, "to_inner": torch.from_numpy(self.to_inner.copy()),
-                "to_outer": torch.from_numpy(self.to_outer.copy()), "infer": state_of(self.engine),
-                "engines": [state_of(e) for e in self.engine.aot_engines]}
+        engines, entries = [], {}
+        for e, engine in enumerate(self.engine.aot_engines):
+            attrs = state_of(engine)
+            memory, tokens = attrs["long_term_memories"], engine.enc_hw
+            names = [entry_name(f, e) for f in self.lt_frames[e]]
+            if self.lt_joined[e] and _rows(memory) == len(names) * tokens:
+                del attrs["long_term_memories"]
+                attrs["long_term_entries"] = names
+                for j, name in enumerate(names):
+                    if name not in entries and not have(name):
+                        entries[name] = [[None if x is None else x[j * tokens:(j + 1) * tokens].clone() for x in layer]
+                                         for layer in memory]
+            engines.append(attrs)
+        state = {"version": STATE_VERSION, "count": self.count,
+                 "to_inner": torch.from_numpy(self.to_inner.copy()), "to_outer": torch.from_numpy(self.to_outer.copy()),
+                 "lt_frames": [list(f) for f in self.lt_frames], "lt_joined": list(self.lt_joined),
+                 "infer": state_of(self.engine), "engines": engines}
+        return state, entries
 
-    def restore(self, state: dict) -> None:
+    def restore(self, state: dict, load_entry) -> None:
+        """Take up a `snapshot`; `load_entry(name)` gives a long-term memory entry back."""
+        import torch
+
         self.count = int(state["count"])
         self.to_inner = state["to_inner"].numpy().copy()
         self.to_outer = state["to_outer"].numpy().copy()
+        self.lt_frames = [list(f) for f in state["lt_frames"]]
+        self.lt_joined = list(state["lt_joined"])
         self.engine = self._new_engine("eval")
         for k, v in state["infer"].items():
             setattr(self.engine, k, v)
         self.engine.aot_engines = []
         for attrs in state["engines"]:
+            attrs = dict(attrs)
+            names = attrs.pop("long_term_entries", None)
+            if names is not None:
+                parts = [load_entry(n) for n in names]
+                # The same concatenation DeAOT made, newest first: the same contiguous tensor.
+                attrs["long_term_memories"] = [
+                    [None if slot is None else torch.cat([p[i][k] for p in parts], dim=0)
+                     for k, slot in enumerate(layer)] for i, layer in enumerate(parts[0])]
             engine = self._new_engine("train")  # the class the inference engine keeps one of per 10 objects
             for k, v in attrs.items():
                 setattr(engine, k, v)
             self.engine.aot_engines.append(engine)
+        self.lt_seen = [e.long_term_memories for e in self.engine.aot_engines]
 
     def _image(self, frame: np.ndarray):
         import cv2
@@ -162,11 +239,13 @@ class Tracker:
             self.to_outer[self.count] = i
         return new
 
-    def start(self, frame: np.ndarray, key: np.ndarray) -> np.ndarray:
+    def start(self, frame: np.ndarray, t: int, key: np.ndarray) -> np.ndarray:
         self._add_ids(np.unique(key))
         self.engine = self._new_engine("eval")
         self.engine.add_reference_frame(self._image(frame), self._small_label(self.to_inner[key]),
                                         obj_nums=self.count, frame_step=0)
+        self.stepped += 1
+        self._note_memory(t)
         return key.copy()
 
     def _predict(self, img) -> np.ndarray:
@@ -182,6 +261,12 @@ class Tracker:
 
     def step(self, frame: np.ndarray, t: int, key: np.ndarray | None = None) -> np.ndarray:
         """Track one frame (optionally a keyframe); returns its label map in our ids."""
+        label = self._step(frame, t, key)
+        self.stepped += 1
+        self._note_memory(t)
+        return label
+
+    def _step(self, frame: np.ndarray, t: int, key: np.ndarray | None) -> np.ndarray:
         import torch
 
         img = self._image(frame)
@@ -202,6 +287,16 @@ class Tracker:
         return self.to_outer[inner]
 
 
+def _rows(memory) -> int:
+    """Rows (tokens times entries) of a long-term memory: [[key, value, ...] per layer]."""
+    return next(x.shape[0] for layer in memory for x in layer if x is not None)
+
+
+def entry_name(frame: int, engine: int) -> str:
+    """The file of the long-term memory entry that frame `frame` added to engine `engine`."""
+    return f"memory{frame:07d}-{engine}.pt"
+
+
 @node("TrackDeAOT", category="track", version=1,
       doc="Track the keyframe masks through every frame of the clip (DeAOT).",
       inputs=[Input("frames", "Frames"), Input("keymasks", "KeyMasks", doc="from SegmentSAM")],
@@ -219,14 +314,15 @@ class Tracker:
           Param("long_term_mem_max", "int", 32, min=1, max=10000,
                 doc="long-term memory keeps at most this many frames (bounds memory and time per frame)"),
           Param("fp16", "bool", False, doc=FP16_DOC),
-          Param("state_every", "int", 100, min=0, max=100000,
+          Param("state_every", "int", 10, min=0, max=100000,
                 doc="save the tracker's state in the cache every this many frames, so an edit at frame K "
-                    "re-tracks from the last state before K (0: never; an edit re-tracks from the first "
-                    "keyframe). A state holds the memories: up to about 1 GB at the default sizes"),
+                    "re-tracks from the last state at or before K (0: never; an edit re-tracks from the first "
+                    "keyframe). States share their long-term memory entries: at the default sizes about "
+                    "1 GB per 100 frames of the shot at 10"),
       ],
       gpu=True, preflight=_preflight, fingerprint=_fingerprint, temporal=causal())
 def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_term_mem_gap,
-                short_term_mem_skip, long_term_mem_max, fp16, state_every=100):
+                short_term_mem_skip, long_term_mem_max, fp16, state_every=10):
     h, w = frames.height, frames.width
     if keymasks and (keymasks.height, keymasks.width) != (h, w):
         raise BadInput(f"input 'keymasks' is {keymasks.width}x{keymasks.height} but the frames are {w}x{h}")
@@ -269,13 +365,17 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
         if resume is not None:
             begin, state_file = resume
             ctx.note(f"resumed from the tracker's state saved before frame {begin}")
-            state = torch.load(state_file, map_location=ctx.device, weights_only=True)
-            ctx.models.run(tracker.restore, state, keep=(net,))
+
+            def load(f):
+                return torch.load(f, map_location=ctx.device, weights_only=True)
+
+            ctx.models.run(tracker.restore, load(state_file), lambda name: load(state_file.parent / name), keep=(net,))
+        stepped_from = tracker.stepped
         for start, chunk in frames.chunks(start=begin, stop=last):
             for j in range(len(chunk)):
                 t = start + j
                 if not tracker.started:
-                    label = ctx.models.run(tracker.start, chunk[j], keys[t], keep=(net,))
+                    label = ctx.models.run(tracker.start, chunk[j], t, keys[t], keep=(net,))
                 else:
                     label = ctx.models.run(tracker.step, chunk[j], t, keys.get(t), keep=(net,))
                 if t in wanted_at:
@@ -286,41 +386,55 @@ def track_deaot(ctx, frames, keymasks, model, checkpoint, max_long_edge, long_te
                 else:
                     ctx.check_cancelled()
                 if state_every and (t + 1) % state_every == 0 and t + 1 < n:
-                    _save_state(ctx, t + 1, tracker.snapshot())
+                    _save_state(ctx, t + 1, tracker)
+    if last > begin:
+        ctx.note(f"tracked {tracker.stepped - stepped_from} frames ({begin}..{last - 1})")
     return {"masks": out.close()}
 
 
 def _state_name(t: int) -> str:
-    return f"before{t:07d}.pt"
+    return f"state{t:07d}.pt"
 
 
-def _save_state(ctx, t: int, state: dict) -> None:
+def _save_state(ctx, t: int, tracker: Tracker) -> None:
+    """Save the state before frame t, and the long-term memory entries not saved yet."""
     import torch
 
-    target = ctx.state_dir / _state_name(t)
-    if not target.exists():
-        torch.save(state, target)
+    folder = ctx.state_dir
+    target = folder / _state_name(t)
+    if target.exists():
+        return
+    state, entries = tracker.snapshot(lambda name: (folder / name).exists())
+    for name, entry in entries.items():
+        torch.save(entry, folder / name)
+    torch.save(state, target)
+
+
+def _frame_of(name: str) -> int:
+    """The frame in a state or memory entry file name (state0000100.pt, memory0000095-0.pt)."""
+    return int(re.match(r"[a-z]+(\d+)", name).group(1))
 
 
 def _resume_point(ctx, first_wanted: int, first_key: int) -> tuple[int, object] | None:
     """(frame, state file) to resume from: the newest state saved before a frame that has not
     changed since, at or before the first frame wanted and after the first keyframe. The
-    states that still hold are kept in this render's entry too."""
+    states and memory entries that still hold are kept in this render's entry too (hard links)."""
     earlier = ctx.earlier_state()
     if earlier is None:
         return None
     folder, clean_before = earlier
     best = None
-    for f in sorted(folder.glob("before*.pt")):
-        t = int(f.stem[len("before"):])
-        if t > clean_before:
-            continue  # saved after a frame or keyframe that has changed
+    for f in sorted(folder.glob("memory*.pt")) + sorted(folder.glob("state*.pt")):
+        t = _frame_of(f.name)
+        # A state before frame t, and an entry made by frame t, depend on the frames before t or up to t.
+        if (t > clean_before) if f.name.startswith("state") else (t >= clean_before):
+            continue
         target = ctx.state_dir / f.name
         if not target.exists():
             try:
                 os.link(f, target)
             except OSError:
                 shutil.copyfile(f, target)
-        if first_key < t <= first_wanted:
+        if f.name.startswith("state") and first_key < t <= first_wanted:
             best = (t, f)
     return best

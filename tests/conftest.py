@@ -110,3 +110,15 @@ def sam_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "sam_vit_b_01ec64.pth"
     torch.save(net.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def deaot_checkpoint(tmp_path_factory):
+    """A random R50-DeAOT-L saved the way the published file is: {"state_dict": ...}."""
+    import torch
+
+    from inpainterz.nodes.track import build_deaot
+
+    path = tmp_path_factory.mktemp("ckpt") / "R50_DeAOTL_PRE_YTB_DAV.pth"
+    torch.save({"state_dict": build_deaot("r50_deaotl").state_dict()}, path)
+    return path

@@ -461,7 +461,9 @@ def test_instant_mask_embeds_a_frame_once_and_decodes_per_click(app, env, tmp_pa
     from qtpy.QtTest import QTest
 
     torch.set_num_threads(2)
-    win = open_window(app, env, chain(checkpoint=str(sam_checkpoint)), tmp_path / "g.json")
+    doc = chain(checkpoint=str(sam_checkpoint))
+    doc["nodes"]["fill"] = {"type": "InpaintOpenCV", "inputs": {"frames": "src.frames", "masks": "track.masks"}}
+    win = open_window(app, env, doc, tmp_path / "g.json")
     canvas, ctl = win.viewer.canvas, win.prompting
     QTest.mouseClick(canvas, Qt.LeftButton, Qt.NoModifier, widget_point(canvas, 15, 20))
     # The encoder runs in the background: the window keeps taking clicks meanwhile.
@@ -479,6 +481,9 @@ def test_instant_mask_embeds_a_frame_once_and_decodes_per_click(app, env, tmp_pa
     assert ctl.worker.encoder_calls == 1  # the second click costs one decoder pass, no encoder
     assert ctl.previews[0][0] == ctl._state(pt.frame_points(params(win, "clicks"), 0), [])
     assert "SAM mask in" in win.viewer.status.text()
+    assert ctl.layer(0).labels is not None
+    win._view_node(win.doc.node("fill"))  # a removal: SAM's mask is not drawn over it
+    assert ctl.layer(0).labels is None
     win.close()
 
     # The embedding is on disk in the content cache: another editor opening the graph shows the

@@ -39,13 +39,9 @@ def make_frames(tmp_path, n=N):
     return writer.close()
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A random R50-DeAOT-L saved the way the published file is: {"state_dict": ...}."""
-    net = track.build_deaot("r50_deaotl")
-    path = tmp_path_factory.mktemp("ckpt") / "R50_DeAOTL_PRE_YTB_DAV.pth"
-    torch.save({"state_dict": net.state_dict()}, path)
-    return path
+@pytest.fixture
+def checkpoint(deaot_checkpoint):
+    return deaot_checkpoint
 
 
 def run(tmp_path, frames, keymasks, checkpoint, manager=None, **params):
@@ -175,3 +171,49 @@ def test_a_keyframe_added_at_k_retracks_only_from_k_and_equals_a_cold_run(tmp_pa
         a, b = warm.value("track", "masks").read(0, n), cold.value("track", "masks").read(0, n)
         assert np.array_equal(a, b)
         assert set(np.unique(a[k:])) >= {7}
+
+
+def test_states_every_frame_share_memory_entries_and_resume_exactly_at_the_edit(tmp_path, checkpoint,
+                                                                                 counting_registry):
+    import cv2
+
+    from inpainterz.engine.cache import Cache
+
+    n, gap, lt_max = 14, 2, 3
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    clip = make_frames(tmp_path, n=n).read(0, n)
+    for t in range(n):
+        cv2.imwrite(str(shot / f"{t:04d}.png"), clip[t][:, :, ::-1])
+    prompts = [{"frame": 1, "box": [7, 10, 27, 30], "id": 3}]
+
+    def graph(prompts):
+        g = _track_graph(counting_registry, shot, prompts, checkpoint)
+        g.set("track", state_every=1)
+        return g
+
+    cache = Cache(tmp_path / "cache")
+    cold = graph(prompts).run(cache=cache, device="cpu")
+    assert cold.ok and f"tracked {n - 1} frames (1..{n - 1})" in cold.nodes["track"].notes
+    state = cache.lookup(cold.nodes["track"].key).path / "state"
+    states = sorted(p.name for p in state.glob("state*.pt"))
+    entries = sorted(p.name for p in state.glob("memory*.pt"))
+    assert states == [f"state{t:07d}.pt" for t in range(2, n)]  # one before every frame after the first keyframe
+    # Each long-term memory entry is written once, however many states hold it: the first
+    # keyframe's, then one every `gap` frames, named by the frame that added it (none after the
+    # last state).
+    assert entries == [f"memory{t:07d}-0.pt" for t in range(1, n - 1, gap)]
+    entry_size = (state / entries[0]).stat().st_size
+    # A state holds the short-term memory (one entry's size) and small things, not its lt_max entries.
+    assert max((state / s).stat().st_size for s in states[3:]) < 2 * entry_size
+
+    for k in (9, 6):  # a later object joins at k; then an earlier correction re-tracks from there
+        prompts = prompts + [{"frame": k, "box": [60, 40, 80, 60], "id": 7}]
+        warm = graph(prompts).run(cache=cache, device="cpu")
+        assert warm.nodes["track"].frames == {"rendered": n - k, "reused": k}
+        assert f"resumed from the tracker's state saved before frame {k}" in warm.nodes["track"].notes
+        assert f"tracked {n - k} frames ({k}..{n - 1})" in warm.nodes["track"].notes  # none before k
+        fresh = graph(prompts).run(cache_dir=tmp_path / f"fresh{k}", device="cpu")
+        a, b = warm.value("track", "masks").read(0, n), fresh.value("track", "masks").read(0, n)
+        assert np.array_equal(a, b)
+        assert set(np.unique(a[k:])) >= {3, 7}

@@ -106,3 +106,31 @@ def test_sam_errors_name_what_to_fix(tmp_path, sam_checkpoint):
     with pytest.raises(BadInput, match="is not a SAM vit_l checkpoint|does not fit the SAM vit_l model"):
         segment.segment_sam.render(ctx, frames=frames, boxes=Boxes({0: [[0, 0, 4, 4, 1, "x", 1]]}), points=None,
                                    model="vit_l", checkpoint=sam_checkpoint, multimask="auto")
+
+
+def test_the_decoder_gives_sam_predictor_s_logits_exactly():
+    """The instant mask and SegmentSAM decode through `sam_embedding.Decoder`: SamPredictor.predict's
+    values, bit for bit, for clicks, boxes and both, with one or three candidates."""
+    from segment_anything import SamPredictor, sam_model_registry
+
+    from inpainterz.nodes.sam_embedding import Decoder, Embedding
+
+    torch.manual_seed(0)
+    sam = sam_model_registry["vit_b"]().eval()
+    rng = np.random.default_rng(0)
+    for h, w, input_size in ((48, 64, (768, 1024)), (270, 480, (576, 1024))):
+        emb = Embedding(rng.standard_normal((1, 256, 64, 64)).astype(np.float32) * 0.3, input_size, (h, w))
+        predictor = SamPredictor(sam)
+        predictor.features = torch.from_numpy(emb.features)
+        predictor.input_size, predictor.original_size, predictor.is_image_set = input_size, (h, w), True
+        decoder = Decoder(sam, emb)
+        click = np.array([[w * 0.3, h * 0.4]], np.float32), np.array([1])
+        clicks = np.array([[w * 0.3, h * 0.4], [w * 0.6, h * 0.2]], np.float32), np.array([1, 0])
+        box = np.array([w * 0.1, h * 0.1, w * 0.5, h * 0.7], np.float32)
+        for (coords, labels), b, many in ((click, None, True), (clicks, None, False), ((None, None), box, False),
+                                          (click, box, True)):
+            with torch.inference_mode():
+                masks, scores, _ = predictor.predict(point_coords=coords, point_labels=labels, box=b,
+                                                     multimask_output=many, return_logits=True)
+            expected = masks[int(np.argmax(scores))]
+            assert np.array_equal(decoder.object_logits(coords, labels, b, many), expected)
