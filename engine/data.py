@@ -371,7 +371,7 @@ class ClipWriter:
         """Take a whole stored chunk of another clip with the same layout, without copying it."""
         if self._fill or len(versions) != self.chunk:
             raise ValueError("only a whole chunk can be linked, at a chunk boundary")
-        _link_or_copy(Path(path), self.folder / self._chunk_name(self._chunks_written))
+        link_or_copy(Path(path), self.folder / self._chunk_name(self._chunks_written))
         self._chunks_written += 1
         self.versions += list(versions)
         self.count += self.chunk
@@ -510,7 +510,9 @@ TYPES = {"Frames": Frames, "Masks": Masks, "KeyMasks": KeyMasks, "Boxes": Boxes,
 
 # ---------------------------------------------------------------- storage
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put src's bytes at dst: a hard link (nothing copied, shared between cache
+    entries), or a copy on a file system without links."""
     try:
         os.link(src, dst)
     except OSError:
@@ -538,7 +540,7 @@ def save_value(type_name: str, value: Any, base: Path, name: str) -> dict:
                 folder = base / "data" / name
                 folder.mkdir(parents=True, exist_ok=True)
                 for f in reader.files():
-                    _link_or_copy(f, folder / f.name)
+                    link_or_copy(f, folder / f.name)
                 reader = ChunkReader(folder, reader.count, reader.shape, reader.chunk, reader.compressed)
         meta.update(reader=reader.to_meta(base), count=value.count, height=value.height, width=value.width,
                     frames=value.frame_versions)

@@ -44,13 +44,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import shutil
 
 import numpy as np
 
 from ..engine import BadInput, Input, Output, Param, causal, node
+from ..engine.data import link_or_copy
 from .model_support import FP16_DOC, checkpoint_hooks, half_precision, load_model
 
 DEAOT_MODELS = ("r50_deaotl", "deaott", "deaots", "deaotb", "deaotl", "swinb_deaotl")
@@ -431,10 +430,7 @@ def _resume_point(ctx, first_wanted: int, first_key: int) -> tuple[int, object] 
             continue
         target = ctx.state_dir / f.name
         if not target.exists():
-            try:
-                os.link(f, target)
-            except OSError:
-                shutil.copyfile(f, target)
+            link_or_copy(f, target)
         if f.name.startswith("state") and first_key < t <= first_wanted:
             best = (t, f)
     return best

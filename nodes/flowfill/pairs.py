@@ -21,13 +21,12 @@ flows rounded to float16 (window.FrameWindow), whether kept or not: under
 a hundredth of a pixel for motion below 32 pixels a frame.
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from inpainterz.engine.atomic import atomic_write
+from inpainterz.engine.data import link_or_copy
 
 
 class PairStore:
@@ -51,10 +50,7 @@ class PairStore:
                 continue
             source = earlier / target.name
             if source.is_file() and not target.exists():
-                try:
-                    os.link(source, target)
-                except OSError:  # a file system without hard links
-                    shutil.copyfile(source, target)
+                link_or_copy(source, target)
 
     def load(self, index):
         """(forward, backward, moving ahead, moving behind) or None when not kept."""
