@@ -101,6 +101,16 @@ def _read_write(read_params: dict, write: dict | None = None, read_type: str = "
     return nodes
 
 
+def _e2fgvi_graph(checkpoint: str) -> str:
+    """The clip and its masks through InpaintE2FGVI with the given checkpoint file."""
+    return _graph({"read": {"type": "ReadVideo", "params": {"path": "IN/clip.mp4"}},
+                   "masks": {"type": "ReadMasks", "params": {"path": "IN/masks"}},
+                   "fill": {"type": "InpaintE2FGVI", "inputs": {"frames": "read.frames", "masks": "masks.masks"},
+                            "params": {"checkpoint": checkpoint}},
+                   "write": {"type": "WriteVideo", "inputs": {"frames": "fill.frames"},
+                             "params": {"path": "OUT/clean.mp4"}}})
+
+
 # name -> (graph text, extra CLI args, words the message must hold)
 CASES = {
     "output replaces the input video": (
@@ -172,20 +182,10 @@ CASES = {
     "damaged timestamps": (
         _graph(_read_write({"path": "IN/badpts.mkv"})), [], ["node 'read'", "badpts.mkv", "damaged timestamps"]),
     "a text file as a checkpoint": (
-        _graph({"read": {"type": "ReadVideo", "params": {"path": "IN/clip.mp4"}},
-                "masks": {"type": "ReadMasks", "params": {"path": "IN/masks"}},
-                "fill": {"type": "InpaintE2FGVI", "inputs": {"frames": "read.frames", "masks": "masks.masks"},
-                         "params": {"checkpoint": "IN/text.pth"}},
-                "write": {"type": "WriteVideo", "inputs": {"frames": "fill.frames"},
-                          "params": {"path": "OUT/clean.mp4"}}}),
+        _e2fgvi_graph("IN/text.pth"),
         [], ["node 'fill'", "text.pth", "param 'checkpoint'"]),
     "a garbage safetensors checkpoint": (
-        _graph({"read": {"type": "ReadVideo", "params": {"path": "IN/clip.mp4"}},
-                "masks": {"type": "ReadMasks", "params": {"path": "IN/masks"}},
-                "fill": {"type": "InpaintE2FGVI", "inputs": {"frames": "read.frames", "masks": "masks.masks"},
-                         "params": {"checkpoint": "IN/garbage.safetensors"}},
-                "write": {"type": "WriteVideo", "inputs": {"frames": "fill.frames"},
-                          "params": {"path": "OUT/clean.mp4"}}}),
+        _e2fgvi_graph("IN/garbage.safetensors"),
         [], ["node 'fill'", "garbage.safetensors", "param 'checkpoint'"]),
 }
 

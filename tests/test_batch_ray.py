@@ -190,6 +190,12 @@ def _same_files(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+def _started(root, seconds: float) -> list[int]:
+    """Pids of the processes that started a slow test node of this many seconds, in order (pids.txt)."""
+    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
+    return [int(pid) for pid, took in starts if float(took) == seconds]
+
+
 def test_shots_on_ray_equal_plain_runs_byte_for_byte(cluster_runs):
     root, results = cluster_runs
     report = json.loads((root / "a_report.json").read_text())
@@ -217,8 +223,7 @@ def test_a_worker_killed_mid_shot_is_retried_and_gives_the_same_bytes(cluster_ru
     root, results = cluster_runs
     killed = results["tasks"]["killed"]
     assert killed is not None, "the slow shot never started"
-    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
-    slow = [int(pid) for pid, seconds in starts if float(seconds) == 4.0]
+    slow = _started(root, 4.0)
     assert slow[0] == killed and len(slow) == 2 and slow[1] != killed  # the shot ran again in another process
     assert results["tasks"]["stderr"].count("[sh2] started on ") == 2  # the progress display shows the retry
     plain = _plain_run(root, "a.json", "sh2-again", "num.path=in/sh2.txt", "slow.seconds=4.0")
@@ -269,8 +274,7 @@ def test_a_model_actor_killed_mid_render_is_restarted_and_the_shot_gives_the_sam
     run = results["actor_kill"]
     assert run["rc"] == 0, run["stderr"]
     assert run["killed"] is not None, "the slow GPU node never started"
-    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
-    slow_gpu = [int(pid) for pid, seconds in starts if float(seconds) == 5.0]
+    slow_gpu = _started(root, 5.0)
     assert slow_gpu[0] == run["killed"] and len(slow_gpu) == 2 and slow_gpu[1] != run["killed"]
     report = json.loads((root / "g_report.json").read_text())
     assert {s: r["status"] for s, r in report["shots"].items()} == {"g1": "done", "g2": "done", "g3": "done"}
@@ -317,8 +321,7 @@ def test_a_killed_range_is_retried_and_the_chunked_shot_gives_the_same_bytes(clu
     run = results["chunk_kill"]
     assert run["rc"] == 0, run["stderr"]
     assert run["killed"] is not None, "no range of the slow node started"
-    starts = [line.split() for line in (root / "pids.txt").read_text().splitlines()]
-    slow = [int(pid) for pid, seconds in starts if float(seconds) == 3.0]
+    slow = _started(root, 3.0)
     assert run["killed"] in slow and len(slow) == 3 + 1  # three ranges, one of them twice
     report = json.loads((root / "k_report.json").read_text())["shots"]["k1"]
     assert report["status"] == "done"

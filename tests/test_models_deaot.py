@@ -147,15 +147,21 @@ def _track_graph(reg, shot, prompts, checkpoint):
     return g
 
 
-def test_a_keyframe_added_at_k_retracks_only_from_k_and_equals_a_cold_run(tmp_path, checkpoint, counting_registry):
+def write_shot(tmp_path, n):
+    """make_frames' clip as a PNG sequence (a folder ReadImages fingerprints file by file)."""
     import cv2
 
-    n = 14
     shot = tmp_path / "shot"
     shot.mkdir()
     clip = make_frames(tmp_path, n=n).read(0, n)
     for t in range(n):
         cv2.imwrite(str(shot / f"{t:04d}.png"), clip[t][:, :, ::-1])
+    return shot
+
+
+def test_a_keyframe_added_at_k_retracks_only_from_k_and_equals_a_cold_run(tmp_path, checkpoint, counting_registry):
+    n = 14
+    shot = write_shot(tmp_path, n)
     prompts = [{"frame": 1, "box": [7, 10, 27, 30], "id": 3}]
     g = _track_graph(counting_registry, shot, prompts, checkpoint)
     assert g.run(cache_dir=tmp_path / "cache", device="cpu").ok
@@ -175,16 +181,10 @@ def test_a_keyframe_added_at_k_retracks_only_from_k_and_equals_a_cold_run(tmp_pa
 
 def test_states_every_frame_share_memory_entries_and_resume_exactly_at_the_edit(tmp_path, checkpoint,
                                                                                  counting_registry):
-    import cv2
-
     from inpainterz.engine.cache import Cache
 
     n, gap, lt_max = 14, 2, 3
-    shot = tmp_path / "shot"
-    shot.mkdir()
-    clip = make_frames(tmp_path, n=n).read(0, n)
-    for t in range(n):
-        cv2.imwrite(str(shot / f"{t:04d}.png"), clip[t][:, :, ::-1])
+    shot = write_shot(tmp_path, n)
     prompts = [{"frame": 1, "box": [7, 10, 27, 30], "id": 3}]
 
     def graph(prompts):
