@@ -143,9 +143,6 @@ def schoolgirls_whole(media, width=None):
                       lambda t: (0.62, 0.45, 0.06, 0.16))
 
 
-
-
-
 def tennis_whole(media, width=None):
     """Moving camera: a hole fixed in the picture for the whole shot, on the
     player's path. The camera's pan shows what is behind it in other frames,
@@ -163,20 +160,9 @@ def tennis_riding(media, width=None):
     frames still show part of what is behind the hole (about three
     quarters of its pixels at 432 wide) and no frame the rest."""
     frames, people = resized(*read_tennis(media), width)
-    count, height, width = frames.shape[:3]
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    height, width = frames.shape[1:3]
     rx, ry = 0.07, 0.1
-    centres = [(0.12 * width, 0.62 * height)]
-    for t in range(1, count):
-        gray_a, gray_b = (cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in (t - 1, t))
-        motion = flow.calc(gray_a, gray_b, None)
-        cx, cy = centres[-1]
-        under = np.zeros((height, width), np.uint8)
-        cv2.ellipse(under, (round(cx), round(cy)), (round(rx * width), round(ry * height)), 0, 0, 360, 1, -1)
-        under = (under > 0) & ~people[t - 1]
-        if under.any():
-            cx, cy = cx + float(np.median(motion[..., 0][under])), cy + float(np.median(motion[..., 1][under]))
-        centres.append((cx, cy))
+    centres = _ride(frames, people, (0.12 * width, 0.62 * height), 0, rx * width, ry * height)
     return place_hole("tennis: moving camera, hole moving with the court under it, player crossing", frames, people,
                       lambda t: (centres[t][0] / width, centres[t][1] / height, rx, ry))
 
@@ -192,3 +178,74 @@ def schoolgirls_standing(media, width=None):
 
 CASES = (tennis_crossing, schoolgirls_fixed, schoolgirls_sliding, schoolgirls_slow, schoolgirls_whole, tennis_whole,
          tennis_riding, schoolgirls_standing)
+
+
+# Hole kinds of random_case: fixed in the picture for part of the shot,
+# sliding in a straight line, fixed for the whole shot, and (on a moving
+# camera) carried with the ground under it.
+RANDOM_KINDS = ("fixed", "sliding", "whole", "riding")
+
+
+def random_case(media, seed, width=None):
+    """A hole placement drawn at random (reproducibly, from `seed`) on one of
+    the two clips, near where the people are: an ellipse of random size put
+    beside or on a person at a random frame, then fixed for a part of the
+    shot, sliding at 0.3 to 4 pixels a frame (at 432 wide) in a random
+    direction, fixed for the whole shot, or (tennis) carried with the ground.
+    Returns (kind, FootageCase)."""
+    rng = np.random.default_rng(seed)
+    tennis = seed % 2 == 0
+    frames, people = resized(*(read_tennis(media) if tennis else read_schoolgirls(media)), width)
+    count, height, width = frames.shape[:3]
+    kinds = RANDOM_KINDS if tennis else RANDOM_KINDS[:3]
+    kind = kinds[rng.integers(len(kinds))]
+    rx, ry = rng.uniform(0.04, 0.1), rng.uniform(0.08, 0.2)
+    t0 = int(rng.integers(count))
+    ys, xs = np.nonzero(people[t0])
+    at = rng.integers(len(ys)) if len(ys) else None
+    px, py = (xs[at] / width, ys[at] / height) if at is not None else (0.5, 0.5)
+    angle = rng.uniform(0, 2 * np.pi)
+    reach = rng.uniform(0.8, 2.5)
+    cx = float(np.clip(px + reach * rx * np.cos(angle), rx, 1 - rx))
+    cy = float(np.clip(py + reach * ry * np.sin(angle), ry, 1 - ry))
+    span = int(rng.integers(count // 3, 2 * count // 3 + 1))
+    first = int(np.clip(t0 - rng.integers(span), 0, count - span))
+    if kind == "fixed":
+        at_t = lambda t: (cx, cy, rx, ry) if first <= t < first + span else None  # noqa: E731
+    elif kind == "whole":
+        at_t = lambda t: (cx, cy, rx, ry)  # noqa: E731
+    elif kind == "sliding":
+        speed = rng.uniform(0.3, 4.0) / 432
+        heading = rng.uniform(0, 2 * np.pi)
+        vx, vy = speed * np.cos(heading), speed * np.sin(heading) * width / height
+
+        def at_t(t):
+            x = float(np.clip(cx + vx * (t - t0), rx, 1 - rx))
+            y = float(np.clip(cy + vy * (t - t0), ry, 1 - ry))
+            return x, y, rx, ry
+    else:
+        centres = _ride(frames, people, (cx * width, cy * height), t0, rx * width, ry * height)
+        at_t = lambda t: (centres[t][0] / width, centres[t][1] / height, rx, ry)  # noqa: E731
+    name = (f"random {seed}: {'tennis' if tennis else 'schoolgirls'}, {kind} hole "
+            f"{2 * rx * width:.0f}x{2 * ry * height:.0f} px near ({cx:.2f}, {cy:.2f}) at frame {t0}")
+    return kind, place_hole(name, frames, people, at_t)
+
+
+def _ride(frames, people, centre, t0, rx, ry):
+    """Centres of an ellipse carried from frame t0, both ways, by the median
+    optical flow of what it covers (people left out)."""
+    count, height, width = frames.shape[:3]
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    centres = {t0: centre}
+    for step in (1, -1):
+        for t in range(t0 + step, count if step > 0 else -1, step):
+            gray_a, gray_b = (cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in (t - step, t))
+            motion = flow.calc(gray_a, gray_b, None)
+            cx, cy = centres[t - step]
+            under = np.zeros((height, width), np.uint8)
+            cv2.ellipse(under, (round(cx), round(cy)), (round(rx), round(ry)), 0, 0, 360, 1, -1)
+            under = (under > 0) & ~people[t - step]
+            if under.any():
+                cx, cy = cx + float(np.median(motion[..., 0][under])), cy + float(np.median(motion[..., 1][under]))
+            centres[t] = (cx, cy)
+    return centres

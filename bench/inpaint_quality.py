@@ -27,6 +27,12 @@ each real-footage case it writes a contact sheet (plate with hole /
 InpaintFlow / TELEA / truth, zoomed on the hole, at the frames where people
 come nearest the hole and the frame InpaintFlow does worst on).
 
+With --random N it also scores N hole placements drawn at random near the
+people of both clips (footage_cases.random_case: fixed for part of the
+shot, sliding, fixed for the whole shot, carried with the ground), prints
+the gain on each and the spread of gains by kind, and writes contact sheets
+for the three worst.
+
 With --full-size it also fills the synthetic pan at 1280x720 at the default
 working size (640) without and with the full-resolution detail, and at full
 size, and prints what each costs and gains in the hole.
@@ -46,7 +52,7 @@ import numpy as np
 from inpainterz.nodes.flowfill import fill_clip
 from inpainterz.app.demo import save_png
 from inpainterz.app.scoring import flicker, psnr, ssim
-from inpainterz.app.footage_cases import CASES
+from inpainterz.app.footage_cases import CASES, random_case
 from inpainterz.app.synthetic import make_object_sprite, make_scene
 
 
@@ -201,11 +207,42 @@ def full_size_cost():
               f"   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
 
 
+def random_placements(media, count, sheets):
+    """Score `count` random placements; print each gain, the spread by kind
+    and the worst, and write sheets for the three worst."""
+    print(f"random placements: {count}")
+    gains, cases = {}, {}
+    for seed in range(count):
+        kind, case = random_case(media, seed)
+        hole = case.masks > 0
+        flow = np.stack(fill_clip(case.frames, case.masks))
+        assert np.array_equal(flow[~hole], case.frames[~hole]), f"{case.name}: InpaintFlow changed pixels outside the hole"
+        telea = inpaint_opencv(case.frames, case.masks)
+        gains[seed] = psnr(flow, case.truth, hole) - psnr(telea, case.truth, hole)
+        cases[seed] = (kind, case.name)
+        print(f"  {gains[seed]:+6.2f} dB  {case.name}", flush=True)
+    for kind in sorted({kind for kind, _ in cases.values()}):
+        values = sorted(gains[s] for s in gains if cases[s][0] == kind)
+        print(f"  {kind:<8} {len(values):3d} cases: gain min {values[0]:+.2f}, median {values[len(values) // 2]:+.2f}, "
+              f"max {values[-1]:+.2f} dB; below +2 dB: {sum(v < 2 for v in values)}")
+    worst = sorted(gains, key=gains.get)[:3]
+    print(f"  worst: {cases[worst[0]][1]}: {gains[worst[0]]:+.2f} dB")
+    for seed in worst:
+        kind, case = random_case(media, seed)
+        flow = np.stack(fill_clip(case.frames, case.masks))
+        sheet = write_sheet(sheets / f"random_{seed}.png", case,
+                            {"InpaintFlow": flow, "TELEA": inpaint_opencv(case.frames, case.masks)},
+                            sheet_frames(case, flow))
+        print(f"  contact sheet: {sheet}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sheets", type=Path, default=Path("inpaint-quality"),
                         help="folder for the contact sheets (default: ./inpaint-quality)")
     parser.add_argument("--full-size", action="store_true", help="also measure filling at full resolution")
+    parser.add_argument("--random", type=int, default=0, metavar="N",
+                        help="also score N random hole placements near the people of both clips")
     args = parser.parse_args(argv)
     cv2.setNumThreads(2)
     fine = ("InpaintFlow fine", lambda: np.stack(fill_clip(frames, masks, preset="fine")))
@@ -229,6 +266,8 @@ def main(argv=None):
         print(f"  contact sheet: {sheet}")
     worst = min(gains, key=gains.get)
     print(f"worst real-footage case: {worst}: InpaintFlow {gains[worst]:+.2f} dB over TELEA in the hole")
+    if args.random:
+        random_placements(media, args.random, args.sheets)
     return 0
 
 

@@ -339,6 +339,25 @@ def test_flow_fill_takes_little_from_people_standing_at_a_hole_no_frame_sees_beh
     assert flow_db >= telea_db - 4.1, (flow_db, telea_db)
 
 
+@pytest.mark.parametrize("seed", [6, 9, 21])
+def test_flow_fill_beats_telea_on_random_placements_near_people(seed):
+    """Holes drawn at random beside the people of both clips (a hole sliding
+    on the moving-camera clip, one sliding and one fixed for part of the
+    shot on the static one), at small size: the background behind them is
+    seen in other frames, and the flow fill brings it in, well above what
+    TELEA invents."""
+    from inpainterz.app.footage_cases import random_case
+
+    media = shared_path("media", "tennis").parent
+    kind, case = random_case(media, seed, width=160)
+    again = random_case(media, seed, width=160)[1]
+    assert np.array_equal(case.masks, again.masks), "a random placement is reproducible from its seed"
+    assert not (case.masks.astype(bool) & case.people).any(), "the hole lies on background only"
+    assert kind in ("sliding", "fixed") and case.masks.any()
+    flow_db, telea_db = flow_and_telea_db(case, window=30)
+    assert flow_db >= telea_db + 4, (case.name, flow_db, telea_db)
+
+
 def test_agreement_tells_colours_seen_only_beside_the_hole_from_the_rest():
     grey, cyan = [120.0, 120.0, 120.0], [40.0, 200.0, 220.0]
     colours = np.array([[grey, grey, grey, [0, 0, 0]],  # two frames beside the hole, one away
