@@ -84,7 +84,11 @@ def _flow_reach(params: dict) -> int:
           "only frames that show still background there are used, so people passing by are not copied "
           "in; what no frame shows is inpainted at anchor frames and carried along, so it does not "
           "flicker. No weights.",
-      inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole")],
+      inputs=[Input("frames", "Frames"), Input("masks", "Masks", doc="label maps; every object id is a hole"),
+              Input("holdout", "Masks", optional=True,
+                    doc="people or things that stay in the shot (any id): never copied into the hole; "
+                        "connect one (a tracked matte of the people) when someone stands still where "
+                        "the background should show, and gets copied into the hole")],
       outputs=[Output("frames", "Frames")],
       params=[Param("window", "int", 30, min=1, max=500,
                     doc="frames looked at on each side of the one being filled for background (a frame "
@@ -112,8 +116,10 @@ def _flow_reach(params: dict) -> int:
                         "frames around it are filled again, without estimating their flow again")],
       temporal=Temporal("window", _flow_reach))
 def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius, detail=True, feather=0.0,
-                 spatial="smooth", keep_flows=True):
+                 spatial="smooth", keep_flows=True, holdout=None):
     check_frames_and_masks(frames, masks)
+    if holdout is not None:
+        check_same_clip(holdout, "holdout", frames, "frames")
     height, width = working_size(frames.height, frames.width, max_long_edge)
     if (height, width) != (frames.height, frames.width) and not detail:
         ctx.note(f"the hole is filled at {width}x{height} and scaled up to {frames.width}x{frames.height}; "
@@ -135,7 +141,8 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
         for index, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
                                         window=window, max_long_edge=max_long_edge, preset=flow,
                                         spatial=spatial, spatial_radius=spatial_radius, detail=detail,
-                                        pairs=pairs):
+                                        pairs=pairs,
+                                        read_holdout=None if holdout is None else holdout.__getitem__):
             out.append(paste(frames[index], masks[index], filled, feather))
             done += 1
             ctx.progress(done / total)

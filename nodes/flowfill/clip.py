@@ -59,7 +59,7 @@ def frames_reach(window):
 def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["window"],
                max_long_edge=DEFAULTS["max_long_edge"], preset=DEFAULTS["preset"],
                spatial=DEFAULTS["spatial"], spatial_radius=DEFAULTS["spatial_radius"], detail=DEFAULTS["detail"],
-               flow_margin=None, pairs=None):
+               flow_margin=None, pairs=None, read_holdout=None):
     """Fill frames start .. stop - 1 of a clip of `count` frames.
 
     read_frame(i) gives the full-size (H, W, 3) uint8 RGB frame i and
@@ -74,7 +74,9 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
     2 r + 1 working frames, their flows, two anchor fills and the detail of
     2 DETAIL_REACH + 1 full-size frames are held at once. `pairs`, a
     pairs.PairStore, keeps the flows between neighbouring frames for later
-    renders and gives those an earlier render kept.
+    renders and gives those an earlier render kept. read_holdout(i), if
+    given, is frame i's holdout matte ((H, W), > 0 marks people or things
+    that stay in the shot): nothing it marks is taken into a hole.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
@@ -96,7 +98,7 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
     first_shape = first[0].shape[:2]
     size = working_size(first_shape[0], first_shape[1], max_long_edge)
     margin = flow_margin if flow_margin is not None else default_flow_margin(size)
-    frames = FrameWindow(read, read_mask, count, size, preset, margin, pairs)
+    frames = FrameWindow(read, read_mask, count, size, preset, margin, pairs, read_holdout)
     spacing = anchor_spacing(window)
     plates = {}
 
@@ -227,12 +229,16 @@ def invent(frame, unknown, method, radius):
     return np.clip(np.rint(membrane), 0, 255).astype(np.uint8)
 
 
-def fill_clip(frames, masks, **settings):
-    """Fill a clip held in memory (sequences of full-size arrays); for tests
-    and scripts. Returns a list of full-size filled frames."""
-    if len(frames) != len(masks):
-        raise ValueError(f"frames and masks differ in count ({len(frames)} and {len(masks)})")
-    filled = fill_range(frames.__getitem__, masks.__getitem__, len(frames), 0, len(frames), **settings)
+def fill_clip(frames, masks, holdout=None, **settings):
+    """Fill a clip held in memory (sequences of full-size arrays; holdout,
+    if given, the holdout mattes); for tests and scripts. Returns a list of
+    full-size filled frames."""
+    if len(frames) != len(masks) or (holdout is not None and len(holdout) != len(frames)):
+        extra = "" if holdout is None else f", holdout {len(holdout)}"
+        raise ValueError(f"frames and masks differ in count ({len(frames)} and {len(masks)}{extra})")
+    read_holdout = None if holdout is None else holdout.__getitem__
+    filled = fill_range(frames.__getitem__, masks.__getitem__, len(frames), 0, len(frames),
+                        read_holdout=read_holdout, **settings)
     return [paste(frames[t], masks[t], fill) for t, fill in filled]
 
 

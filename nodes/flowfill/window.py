@@ -36,13 +36,15 @@ class FrameWindow:
     the same whatever range of the clip is rendered.
     """
 
-    def __init__(self, read_frame, read_mask, count, size, preset, flow_margin, pairs=None):
+    def __init__(self, read_frame, read_mask, count, size, preset, flow_margin, pairs=None, read_holdout=None):
         self.read_frame, self.read_mask = read_frame, read_mask
+        self.read_holdout = read_holdout  # (H, W) map of what is never background (> 0), or None
         self.pairs = pairs  # a pairs.PairStore the pairs are kept in and taken from, or None
         self.count, self.size = count, tuple(size)
         self.preset = preset
         self.flow_margin = flow_margin
         self._frames, self._holes, self._guards, self._grays, self._near = {}, {}, {}, {}, {}
+        self._held = {}
         self._forward, self._backward, self._moving, self._clean = {}, {}, {}, {}
 
     def __contains__(self, index):
@@ -57,6 +59,16 @@ class FrameWindow:
         if index not in self._holes:
             self._holes[index] = to_working_hole(np.asarray(self.read_mask(index)), self.size)
         return self._holes[index]
+
+    def held_out(self, index):
+        """Bool map of what the holdout matte marks in a frame (people who
+        are to stay, in front of the background); all False without one."""
+        if index not in self._held:
+            if self.read_holdout is None:
+                self._held[index] = np.zeros(self.size, bool)
+            else:
+                self._held[index] = to_working_hole(np.asarray(self.read_holdout(index)), self.size)
+        return self._held[index]
 
     def guard(self, index):
         """The hole grown by the sampling reach: no source is taken in it."""
@@ -74,9 +86,10 @@ class FrameWindow:
 
     def clean(self, index):
         """Bool map of the pixels of a frame that show the still background:
-        away from the hole and from anything that moves on its own."""
+        away from the hole, from anything that moves on its own and from
+        what the holdout matte marks."""
         if index not in self._clean:
-            moving = np.zeros(self.size, bool)
+            moving = self.held_out(index).copy()
             if index + 1 in self:
                 self.forward(index)
                 moving |= self._moving[(index, +1)]
@@ -87,7 +100,7 @@ class FrameWindow:
         return self._clean[index]
 
     def drop_before(self, index):
-        for table in (self._frames, self._holes, self._guards, self._grays, self._near, self._forward,
+        for table in (self._frames, self._holes, self._guards, self._grays, self._near, self._held, self._forward,
                       self._backward, self._clean):
             for key in [k for k in table if k < index]:
                 del table[key]
