@@ -249,3 +249,61 @@ def _ride(frames, people, centre, t0, rx, ry):
                 cx, cy = cx + float(np.median(motion[..., 0][under])), cy + float(np.median(motion[..., 1][under]))
             centres[t] = (cx, cy)
     return centres
+
+
+def seen_share(case, window=30, step=2):
+    """Share of the hole's pixels whose background some frame within
+    `window` frames shows bare (neither hole nor person, nor within twice
+    the hole's margin of a person): what any
+    fill from other frames could take at best. The camera is followed by
+    homographies between neighbouring frames, fitted to ORB features of the
+    truth frames away from the people. Every `step`-th hole pixel is
+    checked."""
+    count, height, width = case.masks.shape
+    orb = cv2.ORB_create(3000)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in case.truth]
+    away = [(~p).astype(np.uint8) * 255 for p in case.people]
+    features = [orb.detectAndCompute(g, a) for g, a in zip(gray, away)]
+    placed = [np.eye(3)]  # frame 0 coordinates to frame t coordinates
+    for t in range(count - 1):
+        (points_a, desc_a), (points_b, desc_b) = features[t], features[t + 1]
+        step_h = None
+        if desc_a is not None and desc_b is not None:
+            matches = matcher.match(desc_a, desc_b)
+            if len(matches) >= 8:
+                src = np.float32([points_a[m.queryIdx].pt for m in matches])
+                dst = np.float32([points_b[m.trainIdx].pt for m in matches])
+                step_h, _ = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
+        if step_h is None or _corner_shift(step_h, width, height) < 0.5:
+            step_h = np.eye(3)  # a still camera: fitting noise would add up over the window
+        placed.append(step_h @ placed[-1])
+    # A person's mask misses hair and soft edges: what lies within the hole's
+    # margin of one is no clean view of the background.
+    margin = 2 * max(1, round(PEOPLE_MARGIN * width / 432))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    bare = [~(m > 0) & ~(cv2.dilate(p.astype(np.uint8), kernel) > 0) for m, p in zip(case.masks, case.people)]
+    seen = total = 0
+    for t in range(count):
+        ys, xs = np.nonzero(case.masks[t])
+        if not len(ys):
+            continue
+        ys, xs = ys[::step], xs[::step]
+        points = np.stack([xs, ys], axis=1).astype(np.float32)[None]
+        shown = np.zeros(len(ys), bool)
+        for k in range(max(0, t - window), min(count, t + window + 1)):
+            if k == t:
+                continue
+            moved = cv2.perspectiveTransform(points, placed[k] @ np.linalg.inv(placed[t]))[0]
+            xi, yi = np.rint(moved[:, 0]).astype(int), np.rint(moved[:, 1]).astype(int)
+            inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+            shown[inside] |= bare[k][yi[inside], xi[inside]]
+        seen += int(shown.sum())
+        total += len(ys)
+    return seen / max(total, 1)
+
+
+def _corner_shift(homography, width, height):
+    """How far, in pixels, a homography moves the frame's corners at most."""
+    corners = np.float32([[0, 0], [width, 0], [0, height], [width, height]])[None]
+    return float(np.abs(cv2.perspectiveTransform(corners, homography)[0] - corners[0]).max())

@@ -30,8 +30,10 @@ come nearest the hole and the frame InpaintFlow does worst on).
 With --random N it also scores N hole placements drawn at random near the
 people of both clips (footage_cases.random_case: fixed for part of the
 shot, sliding, fixed for the whole shot, carried with the ground), prints
-the gain on each and the spread of gains by kind, and writes contact sheets
-for the three worst. Real-footage cases are also filled with the people's
+the gain on each, the share of each hole's background that some frame
+shows bare (footage_cases.seen_share: no fill from other frames can do
+better than that), the spread of gains by kind and by that share, and
+writes contact sheets for the three worst. Real-footage cases are also filled with the people's
 own masks as InpaintFlow's holdout matte, as a user would connect a
 tracked matte of the people who stay in the shot.
 
@@ -54,7 +56,7 @@ import numpy as np
 from inpainterz.nodes.flowfill import fill_clip
 from inpainterz.app.demo import save_png
 from inpainterz.app.scoring import flicker, psnr, ssim
-from inpainterz.app.footage_cases import CASES, random_case
+from inpainterz.app.footage_cases import CASES, random_case, seen_share
 from inpainterz.app.synthetic import make_object_sprite, make_scene
 
 
@@ -214,8 +216,9 @@ def random_placements(media, count, sheets):
     """Score `count` random placements; print each gain, the spread by kind
     and the worst, and write sheets for the three worst."""
     print(f"random placements: {count}")
-    print("  gain over TELEA in the hole: InpaintFlow / with the people's matte as holdout")
-    gains, held_gains, cases = {}, {}, {}
+    print("  gain over TELEA in the hole: InpaintFlow / with the people's matte as holdout; share of the hole "
+          "that some frame within 30 shows bare")
+    gains, held_gains, cases, seen = {}, {}, {}, {}
     for seed in range(count):
         kind, case = random_case(media, seed)
         hole = case.masks > 0
@@ -224,13 +227,20 @@ def random_placements(media, count, sheets):
             flow = np.stack(fill_clip(case.frames, case.masks, holdout=holdout))
             assert np.array_equal(flow[~hole], case.frames[~hole]), f"{case.name}: InpaintFlow changed pixels outside the hole"
             table[seed] = psnr(flow, case.truth, hole) - telea_db
-        cases[seed] = (kind, case.name)
-        print(f"  {gains[seed]:+6.2f} / {held_gains[seed]:+6.2f} dB  {case.name}", flush=True)
+        cases[seed], seen[seed] = (kind, case.name), seen_share(case)
+        print(f"  {gains[seed]:+6.2f} / {held_gains[seed]:+6.2f} dB  seen {seen[seed]:4.0%}  {case.name}", flush=True)
     for kind in sorted({kind for kind, _ in cases.values()}):
         for label, table in (("", gains), (" + holdout", held_gains)):
             values = sorted(table[s] for s in table if cases[s][0] == kind)
             print(f"  {kind + label:<18} {len(values):3d} cases: gain min {values[0]:+.2f}, median "
                   f"{values[len(values) // 2]:+.2f}, max {values[-1]:+.2f} dB; below +2 dB: {sum(v < 2 for v in values)}")
+    for low, high in ((0.0, 0.05), (0.05, 0.6), (0.6, 0.9), (0.9, 1.01)):
+        group = [s for s in seen if low <= seen[s] < high]
+        if group:
+            below = [s for s in group if gains[s] < 2]
+            held_below = [s for s in group if held_gains[s] < 2]
+            print(f"  seen {low:.0%} to {min(high, 1.0):.0%}: {len(group)} cases, below +2 dB: {len(below)} "
+                  f"({len(held_below)} with holdout); worst {min(gains[s] for s in group):+.2f} dB")
     worst = sorted(gains, key=gains.get)[:3]
     print(f"  worst: {cases[worst[0]][1]}: {gains[worst[0]]:+.2f} dB")
     for seed in worst:

@@ -401,6 +401,19 @@ def test_a_holdout_matte_keeps_a_person_who_stands_still_out_of_the_hole(tmp_pat
     assert not short.ok and "input 'holdout' has 5 frames" in short.failed[0].error
 
 
+def test_seen_share_tells_holes_other_frames_show_from_holes_none_shows():
+    """The bench's measure of what other frames show of the background
+    behind a hole: next to nothing for a hole fixed for the whole shot on a still
+    camera, most of it for a hole that slides on, and for one fixed in the
+    picture of a panning camera."""
+    from inpainterz.app.footage_cases import schoolgirls_sliding, schoolgirls_whole, seen_share, tennis_whole
+
+    media = shared_path("media", "tennis").parent
+    assert seen_share(schoolgirls_whole(media, width=160)) < 0.1
+    assert seen_share(schoolgirls_sliding(media, width=160)) > 0.9
+    assert seen_share(tennis_whole(media, width=160)) > 0.7
+
+
 def test_agreement_tells_colours_seen_only_beside_the_hole_from_the_rest():
     grey, cyan = [120.0, 120.0, 120.0], [40.0, 200.0, 220.0]
     colours = np.array([[grey, grey, grey, [0, 0, 0]],  # two frames beside the hole, one away
