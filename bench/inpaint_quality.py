@@ -33,7 +33,8 @@ shot, sliding, fixed for the whole shot, carried with the ground), prints
 the gain on each, the share of each hole's background that some frame
 shows bare (footage_cases.seen_share: no fill from other frames can do
 better than that), the spread of gains by kind and by that share, and
-writes contact sheets for the three worst. Real-footage cases are also filled with the people's
+writes contact sheets for the three worst, and the three worst of those
+where frames show 60% or more. Real-footage cases are also filled with the people's
 own masks as InpaintFlow's holdout matte, as a user would connect a
 tracked matte of the people who stay in the shot.
 
@@ -214,7 +215,8 @@ def full_size_cost():
 
 def random_placements(media, count, sheets):
     """Score `count` random placements; print each gain, the spread by kind
-    and the worst, and write sheets for the three worst."""
+    and the worst, and write sheets for the three worst overall and where
+    frames show 60% or more."""
     print(f"random placements: {count}")
     print("  gain over TELEA in the hole: InpaintFlow / with the people's matte as holdout; share of the hole "
           "that some frame within 30 shows bare")
@@ -243,11 +245,15 @@ def random_placements(media, count, sheets):
                   f"({len(held_below)} with holdout); worst {min(gains[s] for s in group):+.2f} dB")
     worst = sorted(gains, key=gains.get)[:3]
     print(f"  worst: {cases[worst[0]][1]}: {gains[worst[0]]:+.2f} dB")
-    for seed in worst:
+    worst_seen = sorted((s for s in gains if seen[s] >= 0.6), key=gains.get)[:3]
+    if worst_seen:
+        print(f"  worst where frames show 60% or more: {cases[worst_seen[0]][1]}: {gains[worst_seen[0]]:+.2f} dB")
+    for seed in dict.fromkeys(worst + worst_seen):
         kind, case = random_case(media, seed)
         flow = np.stack(fill_clip(case.frames, case.masks))
+        held = np.stack(fill_clip(case.frames, case.masks, holdout=case.people))
         sheet = write_sheet(sheets / f"random_{seed}.png", case,
-                            {"InpaintFlow": flow, "TELEA": inpaint_opencv(case.frames, case.masks)},
+                            {"InpaintFlow": flow, "+ holdout": held, "TELEA": inpaint_opencv(case.frames, case.masks)},
                             sheet_frames(case, flow))
         print(f"  contact sheet: {sheet}")
 
