@@ -358,6 +358,21 @@ def test_flow_fill_beats_telea_on_random_placements_near_people(seed):
     assert flow_db >= telea_db + 4, (case.name, flow_db, telea_db)
 
 
+def test_the_background_traced_through_a_hole_does_not_drift_with_a_passer_by():
+    """Panning camera, a hole carried with the court while the player runs
+    beside it. DIS smears the player's motion over the background around
+    him, too little to count as moving of its own; the background's motion
+    inside the hole must not be hung from there, or the points traced
+    through the hole drift with him and the fill is taken from the wrong
+    place (6.5 dB over TELEA here, not 4.5)."""
+    from inpainterz.app.footage_cases import random_case
+
+    kind, case = random_case(shared_path("media", "tennis").parent, 18, width=160)
+    assert kind == "riding"
+    flow_db, telea_db = flow_and_telea_db(case, window=30)
+    assert flow_db >= telea_db + 6, (case.name, flow_db, telea_db)
+
+
 def test_a_holdout_matte_keeps_a_person_who_stands_still_out_of_the_hole(tmp_path):
     """Static camera, a hole sliding beside a man who stands almost still
     where the background should show: every frame that shows that spot

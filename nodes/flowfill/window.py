@@ -145,8 +145,8 @@ class FrameWindow:
         forward = estimate_flow(self.preset, gray_a, gray_b)
         backward = estimate_flow(self.preset, gray_b, gray_a)
         objects = grow(self.hole(index) | self.hole(index + 1), self.flow_margin)
-        ahead_flow, ahead = _complete(forward, reliable_flow(forward, backward), objects)
-        behind_flow, behind = _complete(backward, reliable_flow(backward, forward), objects)
+        ahead_flow, ahead = _complete(forward, reliable_flow(forward, backward), objects, self.flow_margin)
+        behind_flow, behind = _complete(backward, reliable_flow(backward, forward), objects, self.flow_margin)
         ahead_flow, behind_flow = (f.astype(np.float16).astype(np.float32) for f in (ahead_flow, behind_flow))
         ahead |= _changes(gray_a, gray_b, ahead_flow)
         behind |= _changes(gray_b, gray_a, behind_flow)
@@ -158,7 +158,7 @@ class FrameWindow:
         return self._grays[index]
 
 
-def _complete(flow, reliable, objects):
+def _complete(flow, reliable, objects, margin):
     """(background flow, moving map): the flow with what does not move as
     the background replaced, and the map of the pixels that move on their
     own or whose flow is unreliable. The moving map reaches into the margin
@@ -166,8 +166,8 @@ def _complete(flow, reliable, objects):
     most likely to be taken.
 
     The background follows the camera's motion plus a smooth departure from
-    it hung from the trusted pixels, so zooms and rotations carry across
-    large holes.
+    it hung from the trusted pixels away from anything moving (`margin`
+    pixels), so zooms, rotations and parallax carry across large holes.
     """
     keep = reliable & ~objects
     if keep.mean() < 0.02:
@@ -187,7 +187,13 @@ def _complete(flow, reliable, objects):
     # its smooth trend so that only the second counts.
     own_motion = _own_motion(departure - _trend(departure, keep & ~own_motion), camera_speed)
     keep &= ~own_motion
-    background = camera + fill_smooth(departure, keep)
+    # Where the flow is not kept, the departure is hung only from background
+    # a margin away from anything moving: DIS smears an object's motion
+    # over about that margin around it, too little to count as moving of
+    # its own, and a departure hung from there drags the background traced
+    # through a hole along with a passer-by.
+    steady = keep & ~grow(own_motion, margin)
+    background = np.where(keep[..., None], flow, camera + fill_smooth(departure, steady))
     return background, own_motion | ~reliable
 
 
