@@ -166,8 +166,9 @@ def _complete(flow, reliable, objects, margin):
     most likely to be taken.
 
     The background follows the camera's motion plus a smooth departure from
-    it hung from the trusted pixels away from anything moving (`margin`
-    pixels), so zooms, rotations and parallax carry across large holes.
+    it hung from the trusted pixels `margin` pixels or more away from
+    anything moving, so zooms, rotations and parallax carry across large
+    holes.
     """
     keep = reliable & ~objects
     if keep.mean() < 0.02:
@@ -187,13 +188,13 @@ def _complete(flow, reliable, objects, margin):
     # its smooth trend so that only the second counts.
     own_motion = _own_motion(departure - _trend(departure, keep & ~own_motion), camera_speed)
     keep &= ~own_motion
-    # Where the flow is not kept, the departure is hung only from background
-    # a margin away from anything moving: DIS smears an object's motion
-    # over about that margin around it, too little to count as moving of
-    # its own, and a departure hung from there drags the background traced
-    # through a hole along with a passer-by.
+    # The flow is taken as it is only a margin away from anything moving,
+    # and the departure elsewhere is hung from there: DIS smears an object's
+    # motion over about that margin around it, too little to count as
+    # moving of its own, and a flow taken or hung from there drags the
+    # background traced through a hole along with a passer-by.
     steady = keep & ~grow(own_motion, margin)
-    background = np.where(keep[..., None], flow, camera + fill_smooth(departure, steady))
+    background = camera + fill_smooth(departure, steady)
     return background, own_motion | ~reliable
 
 
