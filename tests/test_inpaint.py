@@ -364,7 +364,7 @@ def test_the_background_traced_through_a_hole_does_not_drift_with_a_passer_by():
     him, too little to count as moving of its own; the background's motion
     inside the hole must not be hung from there, or the points traced
     through the hole drift with him and the fill is taken from the wrong
-    place (6.5 dB over TELEA here, not 4.5)."""
+    place (7.8 dB over TELEA here, not 4.5)."""
     from inpainterz.app.footage_cases import random_case
 
     kind, case = random_case(shared_path("media", "tennis").parent, 18, width=160)
