@@ -44,7 +44,6 @@ class FrameWindow:
         self.preset = preset
         self.flow_margin = flow_margin
         self._frames, self._holes, self._guards, self._grays, self._near = {}, {}, {}, {}, {}
-        self._held = {}
         self._forward, self._backward, self._moving, self._clean = {}, {}, {}, {}
 
     def __contains__(self, index):
@@ -59,16 +58,6 @@ class FrameWindow:
         if index not in self._holes:
             self._holes[index] = to_working_hole(np.asarray(self.read_mask(index)), self.size)
         return self._holes[index]
-
-    def held_out(self, index):
-        """Bool map of what the holdout matte marks in a frame (people who
-        are to stay, in front of the background); all False without one."""
-        if index not in self._held:
-            if self.read_holdout is None:
-                self._held[index] = np.zeros(self.size, bool)
-            else:
-                self._held[index] = to_working_hole(np.asarray(self.read_holdout(index)), self.size)
-        return self._held[index]
 
     def guard(self, index):
         """The hole grown by the sampling reach: no source is taken in it."""
@@ -89,7 +78,9 @@ class FrameWindow:
         away from the hole, from anything that moves on its own and from
         what the holdout matte marks."""
         if index not in self._clean:
-            moving = self.held_out(index).copy()
+            moving = np.zeros(self.size, bool)
+            if self.read_holdout is not None:
+                moving |= to_working_hole(np.asarray(self.read_holdout(index)), self.size)
             if index + 1 in self:
                 self.forward(index)
                 moving |= self._moving[(index, +1)]
@@ -100,7 +91,7 @@ class FrameWindow:
         return self._clean[index]
 
     def drop_before(self, index):
-        for table in (self._frames, self._holes, self._guards, self._grays, self._near, self._held, self._forward,
+        for table in (self._frames, self._holes, self._guards, self._grays, self._near, self._forward,
                       self._backward, self._clean):
             for key in [k for k in table if k < index]:
                 del table[key]
