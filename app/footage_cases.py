@@ -65,12 +65,22 @@ def resized(frames, people, width):
     return small, cover
 
 
+def people_margin(width):
+    """PEOPLE_MARGIN in pixels at a frame `width` pixels wide."""
+    return max(1, round(PEOPLE_MARGIN * width / 432))
+
+
+def around(person, radius):
+    """Bool map of a person's mask grown by radius pixels (round brush)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(person.astype(np.uint8), kernel) > 0
+
+
 def place_hole(name, frames, people, ellipse_at):
     """A case whose hole in frame t is the ellipse ellipse_at(t) = (cx, cy, rx,
     ry) in fractions of the frame (None: no hole), minus the grown people."""
     count, height, width = frames.shape[:3]
-    margin = max(1, round(PEOPLE_MARGIN * width / 432))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    margin = people_margin(width)
     masks = np.zeros((count, height, width), np.uint8)
     for t in range(count):
         placed = ellipse_at(t)
@@ -79,7 +89,7 @@ def place_hole(name, frames, people, ellipse_at):
         cx, cy, rx, ry = placed
         cv2.ellipse(masks[t], (round(cx * width), round(cy * height)),
                     (max(1, round(rx * width)), max(1, round(ry * height))), 0, 0, 360, 1, -1)
-        masks[t][cv2.dilate(people[t].astype(np.uint8), kernel) > 0] = 0
+        masks[t][around(people[t], margin)] = 0
     plate = frames.copy()
     # Painted over with a flat grey and a little texture, like an object.
     rng = np.random.default_rng(0)
@@ -254,8 +264,8 @@ def _ride(frames, people, centre, t0, rx, ry):
 def seen_share(case, window=30, step=2):
     """Share of the hole's pixels whose background some frame within
     `window` frames shows bare (neither hole nor person, nor within twice
-    the hole's margin of a person): what any
-    fill from other frames could take at best. The camera is followed by
+    the hole's margin of a person): what any fill from other frames could
+    take at best. The camera is followed by
     homographies between neighbouring frames, fitted to ORB features of the
     truth frames away from the people. Every `step`-th hole pixel is
     checked."""
@@ -280,9 +290,8 @@ def seen_share(case, window=30, step=2):
         placed.append(step_h @ placed[-1])
     # A person's mask misses hair and soft edges: what lies within the hole's
     # margin of one is no clean view of the background.
-    margin = 2 * max(1, round(PEOPLE_MARGIN * width / 432))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    bare = [~(m > 0) & ~(cv2.dilate(p.astype(np.uint8), kernel) > 0) for m, p in zip(case.masks, case.people)]
+    margin = 2 * people_margin(width)
+    bare = [~(m > 0) & ~around(p, margin) for m, p in zip(case.masks, case.people)]
     seen = total = 0
     for t in range(count):
         ys, xs = np.nonzero(case.masks[t])
@@ -291,10 +300,11 @@ def seen_share(case, window=30, step=2):
         ys, xs = ys[::step], xs[::step]
         points = np.stack([xs, ys], axis=1).astype(np.float32)[None]
         shown = np.zeros(len(ys), bool)
+        back_to_first = np.linalg.inv(placed[t])
         for k in range(max(0, t - window), min(count, t + window + 1)):
             if k == t:
                 continue
-            moved = cv2.perspectiveTransform(points, placed[k] @ np.linalg.inv(placed[t]))[0]
+            moved = cv2.perspectiveTransform(points, placed[k] @ back_to_first)[0]
             xi, yi = np.rint(moved[:, 0]).astype(int), np.rint(moved[:, 1]).astype(int)
             inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
             shown[inside] |= bare[k][yi[inside], xi[inside]]
