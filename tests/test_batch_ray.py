@@ -170,16 +170,22 @@ def cluster_runs(tmp_path_factory):
     return root, results
 
 
-def _plain_run(root: Path, graph: str, out: str, *sets: str) -> Path:
-    """A plain `inpainterz run` of one shot, writing under plain/ with its own cache."""
+def _plain(root: Path, graph, *sets: str, ckpt_dir: str | None = None) -> None:
+    """A plain `inpainterz run` of one shot in one process, with its own cache."""
     env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"))
     env.pop("INPAINTERZ_TEST_PIDS", None)
-    args = ["run", graph, "--cache-dir", root / "cache_plain", "-s", f"write.path=plain/{out}/f.%04d.png",
-            "--ckpt-dir", "weights"]
+    args = ["run", graph, "--cache-dir", root / "cache_plain"]
+    if ckpt_dir is not None:
+        args += ["--ckpt-dir", ckpt_dir]
     for s in sets:
         args += ["-s", s]
     proc = subprocess.run(cli_command(*args), cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def _plain_run(root: Path, graph: str, out: str, *sets: str) -> Path:
+    """A plain `inpainterz run` of one shot, writing under plain/ with its own cache."""
+    _plain(root, graph, f"write.path=plain/{out}/f.%04d.png", *sets, ckpt_dir="weights")
     return root / "plain" / out
 
 
@@ -283,17 +289,6 @@ def test_a_model_actor_killed_mid_render_is_restarted_and_the_shot_gives_the_sam
         plain = _plain_run(root, "g.json", shot, f"num.path=in/{source}.txt",
                            f"gpu.seconds={5.0 if shot == 'g2' else 0.2}")
         _same_files(root / "gout" / shot, plain)
-
-
-def _plain(root: Path, graph, *sets: str) -> None:
-    """A plain `inpainterz run` of one shot in one process, with its own cache."""
-    env = dict(os.environ, INPAINTERZ_PLUGIN_PATH=str(HERE / "plugins"))
-    env.pop("INPAINTERZ_TEST_PIDS", None)
-    args = ["run", graph, "--cache-dir", root / "cache_plain"]
-    for s in sets:
-        args += ["-s", s]
-    proc = subprocess.run(cli_command(*args), cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_chunked_long_shots_on_ray_write_the_mp4s_of_plain_runs(cluster_runs):
