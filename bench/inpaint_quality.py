@@ -27,6 +27,11 @@ each real-footage case it writes a contact sheet (plate with hole /
 InpaintFlow / TELEA / truth, zoomed on the hole, at the frames where people
 come nearest the hole and the frame InpaintFlow does worst on).
 
+It then fills each real case's holes frame by frame from that frame's own
+border alone, as InpaintFlow invents what no frame shows: by the solved
+membrane it uses, by the push-pull estimate that starts it, and by OpenCV's
+TELEA and Navier-Stokes, and prints PSNR in the hole for each.
+
 With --random N it also scores N hole placements drawn at random near the
 people of both clips (footage_cases.random_case: fixed for part of the
 shot, sliding, fixed for the whole shot, carried with the ground), prints
@@ -55,6 +60,7 @@ import cv2
 import numpy as np
 
 from inpainterz.nodes.flowfill import fill_clip
+from inpainterz.nodes.flowfill.smooth import fill_membrane, fill_smooth
 from inpainterz.app.demo import save_png
 from inpainterz.app.scoring import flicker, psnr, ssim
 from inpainterz.app.footage_cases import CASES, random_case, seen_share
@@ -213,6 +219,37 @@ def full_size_cost():
               f"   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
 
 
+def spatial_only(media):
+    """What no frame shows is invented from the hole's border: each real
+    case's holes filled frame by frame from that frame alone, by the solved
+    membrane InpaintFlow uses (smooth.fill_membrane), its push-pull start
+    (smooth.fill_smooth), and OpenCV's TELEA and Navier-Stokes."""
+    methods = {
+        "membrane": lambda f, m: fill_membrane(f.astype(np.float32), ~m),
+        "push-pull": lambda f, m: fill_smooth(f.astype(np.float32), ~m),
+        "TELEA": lambda f, m: cv2.inpaint(f, m.astype(np.uint8), 5, cv2.INPAINT_TELEA),
+        "Navier-Stokes": lambda f, m: cv2.inpaint(f, m.astype(np.uint8), 5, cv2.INPAINT_NS),
+    }
+    print("spatial invention alone, each frame from its own border (PSNR in the hole, dB):")
+    print("  " + "".join(f"{name:>15}" for name in methods) + "   case")
+    squared, count = dict.fromkeys(methods, 0.0), 0
+    for make_case in CASES:
+        case = make_case(media)
+        hole = case.masks > 0
+        row = []
+        for name, invent in methods.items():
+            result = case.frames.copy()
+            for t in np.flatnonzero(hole.any(axis=(1, 2))):
+                filled = invent(case.frames[t], hole[t])
+                result[t][hole[t]] = np.clip(np.rint(filled[hole[t]]), 0, 255).astype(np.uint8)
+            squared[name] += float(np.square(result[hole].astype(np.float64) - case.truth[hole]).sum())
+            row.append(psnr(result, case.truth, hole))
+        count += int(hole.sum()) * 3
+        print("  " + "".join(f"{v:15.2f}" for v in row) + f"   {case.name}", flush=True)
+    print("  " + "".join(f"{10 * np.log10(255 ** 2 * count / squared[name]):15.2f}" for name in methods)
+          + "   all cases, pooled")
+
+
 def random_placements(media, count, sheets):
     """Score `count` random placements; print each gain, the spread by kind
     and the worst, and write sheets for the three worst overall and where
@@ -293,6 +330,7 @@ def main(argv=None):
     print(f"worst real-footage case: {worst}: InpaintFlow {gains[worst]:+.2f} dB over TELEA in the hole")
     worst = min(held_gains, key=held_gains.get)
     print(f"worst with the people's matte as holdout: {worst}: {held_gains[worst]:+.2f} dB")
+    spatial_only(media)
     if args.random:
         random_placements(media, args.random, args.sheets)
     return 0

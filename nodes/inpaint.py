@@ -79,7 +79,7 @@ def _flow_reach(params: dict) -> int:
     return frames_reach(params["window"])
 
 
-@node("InpaintFlow", category="inpaint", version=6,
+@node("InpaintFlow", category="inpaint", version=7,
       doc="Fill the masked pixels with the background other frames show, carried along optical flow; "
           "only frames that show still background there are used, so people passing by are not copied "
           "in; what no frame shows is inpainted at anchor frames and carried along, so it does not "

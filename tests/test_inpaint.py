@@ -11,7 +11,7 @@ from inpainterz.engine import Graph, Output, Param, node
 from inpainterz.engine.registry import Registry
 from inpainterz.nodes.flowfill import fill_clip, fill_range, frames_reach
 from inpainterz.nodes.flowfill.consensus import agree
-from inpainterz.nodes.flowfill.smooth import fill_smooth
+from inpainterz.nodes.flowfill.smooth import fill_membrane, fill_smooth
 from inpainterz.nodes.inpaint import inpaint_flow, inpaint_opencv
 from inpainterz.app.scoring import flicker, psnr
 from inpainterz.app.synthetic import make_scene, write_scene, write_video
@@ -450,6 +450,38 @@ def test_smooth_fill_reproduces_a_plane_inside_a_hole():
     filled = fill_smooth(plane, known, relax_iterations=40)
     assert np.array_equal(filled[known], plane[known])
     assert np.abs(filled - plane)[~known].max() < 0.5
+
+
+def test_membrane_is_solved_in_each_hole_not_averaged_from_coarse_cells():
+    """A plane is a membrane: the solved fill gives it back in every hole,
+    however large, where push-pull's coarse cells leave it several units off."""
+    ys, xs = np.mgrid[0:160, 0:240].astype(np.float32)
+    plane = np.stack([0.8 * xs - 0.6 * ys + 100, 250 - 0.5 * xs - 0.4 * ys, 0.3 * xs + 0.9 * ys + 7], axis=2)
+    known = np.ones(ys.shape, bool)
+    tall = np.zeros(ys.shape, np.uint8)
+    cv2.ellipse(tall, (60, 80), (25, 60), 0, 0, 360, 1, -1)
+    known[tall > 0] = False
+    known[30:70, 150:220] = False  # a second hole, solved on its own
+    filled = fill_membrane(plane, known)
+    assert np.array_equal(filled[known], plane[known])
+    assert np.abs(filled - plane)[~known].max() < 0.25
+    assert np.abs(fill_smooth(plane, known) - plane)[~known].max() > 2
+    single = fill_membrane(plane[..., 0], known)
+    assert single.shape == known.shape and np.abs(single - plane[..., 0])[~known].max() < 0.25
+    box = np.ones(ys.shape, bool)
+    box[20:140, 20:220] = False  # large: started from its membrane at half size, and that from a quarter
+    assert np.abs(fill_membrane(plane, box) - plane)[~box].max() < 0.5
+
+
+def test_what_no_frame_shows_is_the_membrane_from_the_border():
+    """A hole fixed on a still shot: no frame shows behind it, so the fill is
+    invented from the border, and on a smooth ramp that gives the ramp back."""
+    ys, xs = np.mgrid[0:96, 0:160].astype(np.float32)
+    plate = np.clip(np.stack([1.2 * xs + 20, 230 - 1.5 * ys, 0.5 * xs + ys + 10], axis=2), 0, 255).astype(np.uint8)
+    hole = np.zeros((96, 160), np.uint8)
+    cv2.ellipse(hole, (70, 48), (18, 34), 0, 0, 360, 1, -1)
+    filled = np.stack(fill_clip([plate] * 12, [hole] * 12))
+    assert np.abs(filled.astype(int) - plate)[:, hole > 0].max() <= 1
 
 
 def test_synthetic_scene_is_deterministic_and_consistent():
