@@ -60,7 +60,11 @@ def fill_membrane(values, known, tolerance=0.003):
 
 def _settle(field, known, tolerance):
     """Solve the membrane over the unknown pixels of field (H, W, C), in place."""
-    count, labels, boxes, _ = cv2.connectedComponentsWithStats((~known).astype(np.uint8), connectivity=4)
+    unknown = ~known
+    if np.count_nonzero(unknown) < COARSE_AREA:
+        _solve(field, unknown, tolerance)
+        return
+    count, labels, boxes, _ = cv2.connectedComponentsWithStats(unknown.astype(np.uint8), connectivity=4)
     height, width = known.shape
     for label in np.flatnonzero(boxes[:count, cv2.CC_STAT_AREA] >= COARSE_AREA):
         if label == 0:
@@ -77,7 +81,7 @@ def _settle(field, known, tolerance):
         _settle(half, half_known, tolerance)
         start = cv2.resize(half, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR).reshape(crop.shape)
         field[y0:y1, x0:x1][region] = start[region]
-    _solve(field, ~known, tolerance)
+    _solve(field, unknown, tolerance)
 
 
 def _solve(field, unknown, tolerance):
@@ -86,13 +90,17 @@ def _solve(field, unknown, tolerance):
     own). Works on the unknown pixels alone, however far apart they lie."""
     height, width = unknown.shape
     ys, xs = np.nonzero(unknown)
-    index = np.full((height, width), -1, np.int64)
-    index[ys, xs] = np.arange(len(ys))
+    if not len(ys):
+        return
+    # Pixel numbers over the unknown pixels' box and the ring around it: all their neighbours lie there.
+    top, left = max(0, ys.min() - 1), max(0, xs.min() - 1)
+    index = np.full((min(height, ys.max() + 2) - top, min(width, xs.max() + 2) - left), -1, np.int64)
+    index[ys - top, xs - left] = np.arange(len(ys))
     fixed = np.zeros((len(ys), field.shape[2]), np.float32)
     links = []
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         ny, nx = np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)
-        other = index[ny, nx]
+        other = index[ny - top, nx - left]
         fixed += np.where(other[:, None] < 0, field[ny, nx], 0.0)
         links.append(np.maximum(other, 0))
         links.append((other >= 0).astype(np.float32)[:, None])
