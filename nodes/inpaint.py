@@ -79,6 +79,11 @@ def _flow_reach(params: dict) -> int:
     return frames_reach(params["window"])
 
 
+# The share of the hole that no frame shows, from which InpaintFlow says so
+# in its report.
+INVENTED_NOTE = 0.25
+
+
 @node("InpaintFlow", category="inpaint", version=7,
       doc="Fill the masked pixels with the background other frames show, carried along optical flow; "
           "only frames that show still background there are used, so people passing by are not copied "
@@ -135,15 +140,20 @@ def inpaint_flow(ctx, frames, masks, window, max_long_edge, flow, spatial_radius
     # around the frame being filled); the full-size frame each fill is pasted
     # into is read again, so no full-size frame is held for long. Each span
     # the engine asks for comes out as it would in a pass over the whole clip.
-    total, done = frames_total(ctx, frames), 0
+    total, done, tally = frames_total(ctx, frames), 0, {}
     pairs = _kept_pairs(ctx, frames, masks, (height, width), flow) if keep_flows else None
     for start, stop in ctx.frames_wanted if ctx.frames_wanted is not None else ((0, len(frames)),):
         for index, filled in fill_range(frames.__getitem__, masks.__getitem__, len(frames), start, stop,
                                         window=window, max_long_edge=max_long_edge, preset=flow,
                                         spatial=spatial, spatial_radius=spatial_radius, detail=detail,
-                                        pairs=pairs,
+                                        pairs=pairs, tally=tally,
                                         read_holdout=None if holdout is None else holdout.__getitem__):
             out.append(paste(frames[index], masks[index], filled, feather))
             done += 1
             ctx.progress(done / total)
+    if tally.get("hole") and tally["invented"] >= INVENTED_NOTE * tally["hole"]:
+        ctx.note(f"{tally['invented'] / tally['hole']:.0%} of the hole in the {done} frames filled was invented "
+                 f"from its border (no frame within {window} frames shows the background there), so it is smooth; "
+                 f"raise 'window' if the object moves slowly, and connect a 'holdout' matte if people stand "
+                 f"or walk where the background should show")
     return {"frames": out.close()}

@@ -416,6 +416,34 @@ def test_a_holdout_matte_keeps_a_person_who_stands_still_out_of_the_hole(tmp_pat
     assert not short.ok and "input 'holdout' has 5 frames" in short.failed[0].error
 
 
+def test_the_report_says_when_most_of_the_hole_is_invented(tmp_path):
+    """A hole fixed on a still shot is invented from its border in every
+    frame, and InpaintFlow's report says so and what to do; on a pan that
+    shows what is behind the object, it says nothing of the kind."""
+    from inpainterz.app.synthetic import write_images, write_masks
+
+    ys, xs = np.mgrid[0:48, 0:64].astype(np.float32)
+    still = np.clip(np.stack([2 * xs + 20, 200 - 2 * ys, xs + ys], axis=2), 0, 255).astype(np.uint8)
+    hole = np.zeros((48, 64), np.uint8)
+    cv2.ellipse(hole, (30, 24), (8, 12), 0, 0, 360, 1, -1)
+    pan = make_scene(64, 48, 12, seed=3)
+    shots = {"still": ([still] * 12, [hole] * 12), "pan": (pan.frames, grown(pan.masks))}
+    notes = {}
+    for name, (frames, masks) in shots.items():
+        write_images(tmp_path / name / "frames", frames)
+        write_masks(tmp_path / name / "masks", masks)
+        g = Graph()
+        g.add("ReadImages", id="read", path=str(tmp_path / name / "frames"))
+        g.add("ReadMasks", id="masks", path=str(tmp_path / name / "masks"))
+        g.add("InpaintFlow", id="fill", frames="read.frames", masks="masks.masks", window=6)
+        result = g.run(cache_dir=tmp_path / "cache", device="cpu")
+        assert result.ok, [r.error for r in result.failed]
+        notes[name] = " ".join(result.nodes["fill"].notes)
+    assert "100% of the hole in the 12 frames filled was invented" in notes["still"]
+    assert "'holdout'" in notes["still"] and "'window'" in notes["still"]
+    assert "invented" not in notes["pan"]
+
+
 def test_seen_share_tells_holes_other_frames_show_from_holes_none_shows():
     """The bench's measure of what other frames show of the background
     behind a hole: next to nothing for a hole fixed for the whole shot on a still

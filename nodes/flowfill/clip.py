@@ -59,7 +59,7 @@ def frames_reach(window):
 def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["window"],
                max_long_edge=DEFAULTS["max_long_edge"], preset=DEFAULTS["preset"],
                spatial=DEFAULTS["spatial"], spatial_radius=DEFAULTS["spatial_radius"], detail=DEFAULTS["detail"],
-               flow_margin=None, pairs=None, read_holdout=None):
+               flow_margin=None, pairs=None, read_holdout=None, tally=None):
     """Fill frames start .. stop - 1 of a clip of `count` frames.
 
     read_frame(i) gives the full-size (H, W, 3) uint8 RGB frame i and
@@ -77,6 +77,9 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
     renders and gives those an earlier render kept. read_holdout(i), if
     given, is frame i's holdout matte ((H, W), > 0 marks people or things
     that stay in the shot): nothing it marks is taken into a hole.
+    `tally`, a dict if given, has "hole" and "invented" added up over the
+    frames filled: their hole pixels at working size, and those of them
+    that no frame within the window shows (invented from the border).
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
@@ -122,13 +125,16 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
 
     for t in range(start, stop):
         if t % spacing == 0:
-            filled, sources = plate(t)
+            filled, sources, invented = plate(t)
         else:
             before = t - t % spacing
             anchors = [(before, (before + spacing - t) / spacing)]
             if before + spacing < count:
                 anchors.append((before + spacing, (t - before) / spacing))
-            filled, sources = fill_frame(frames, t, window, invention, (anchors, plate))
+            filled, sources, invented = fill_frame(frames, t, window, invention, (anchors, plate))
+        if tally is not None:
+            tally["hole"] = tally.get("hole", 0) + int(np.count_nonzero(frames.hole(t)))
+            tally["invented"] = tally.get("invented", 0) + invented
         if layers is not None:
             layers.drop_outside(t - DETAIL_REACH, t + DETAIL_REACH)
             filled = with_detail(np.asarray(read_frame(t)), np.asarray(read_mask(t)), filled, sources, layers)
@@ -139,7 +145,8 @@ def fill_range(read_frame, read_mask, count, start, stop, window=DEFAULTS["windo
 
 
 def fill_frame(frames, t, window, invention, anchors):
-    """(frame t at working size with its hole filled, sources for detail).
+    """(frame t at working size with its hole filled, sources for detail,
+    how many of its hole pixels no frame within the window shows).
 
     Each hole pixel takes the background that the nearest frames showing it
     cleanly agree on, forward and backward in time (see consensus.agree).
@@ -155,7 +162,7 @@ def fill_frame(frames, t, window, invention, anchors):
     frame = frames.frame(t)
     hole = frames.hole(t)
     if not hole.any():
-        return frame, NO_SOURCES
+        return frame, NO_SOURCES, 0
     ys, xs = np.nonzero(hole)
     points = np.stack([xs, ys], axis=1).astype(np.float32)
     after = gather_sources(frames, t, points, +1, window, SAMPLES)
@@ -208,7 +215,7 @@ def fill_frame(frames, t, window, invention, anchors):
     if weak.any():
         hedged = trust * seen_weakly + (1 - trust) * colours[weak]
         filled[ys[weak], xs[weak]] = np.clip(np.rint(hedged), 0, 255).astype(np.uint8)
-    return filled, sources
+    return filled, sources, int(len(found) - np.count_nonzero(found))
 
 
 # How what no frame shows is invented from the pixels around it. "smooth" is
