@@ -381,13 +381,13 @@ def test_a_holdout_matte_keeps_a_person_who_stands_still_out_of_the_hole(tmp_pat
     source. Through the node, from files; a holdout of another length is
     refused, naming the input."""
     from inpainterz.app.footage_cases import random_case
+    from inpainterz.app.synthetic import write_images, write_masks
 
     kind, case = random_case(shared_path("media", "schoolgirls.mp4").parent, 19, width=216)
     assert kind == "sliding"
-    for name, clip in (("frames", case.frames), ("masks", case.masks), ("people", case.people.astype(np.uint8))):
-        (tmp_path / name).mkdir()
-        for t, image in enumerate(clip):
-            cv2.imwrite(str(tmp_path / name / f"{t:03d}.png"), image[:, :, ::-1] if image.ndim == 3 else image)
+    write_images(tmp_path / "frames", case.frames)
+    write_masks(tmp_path / "masks", case.masks)
+    write_masks(tmp_path / "people", case.people)
 
     def fill(holdout):
         g = Graph()
@@ -409,9 +409,7 @@ def test_a_holdout_matte_keeps_a_person_who_stands_still_out_of_the_hole(tmp_pat
     plain_db, held_db = psnr(plain_frames, case.truth, hole), psnr(held_frames, case.truth, hole)
     assert held_db >= plain_db + 1.5 and held_db >= telea_db + 2, (plain_db, held_db, telea_db)
 
-    (tmp_path / "short").mkdir()
-    for t in range(5):
-        cv2.imwrite(str(tmp_path / "short" / f"{t:03d}.png"), case.people[t].astype(np.uint8))
+    write_masks(tmp_path / "short", case.people[:5])
     short = fill("short")
     assert not short.ok and "input 'holdout' has 5 frames" in short.failed[0].error
 
@@ -489,7 +487,7 @@ def test_membrane_is_solved_in_each_hole_not_averaged_from_coarse_cells():
     tall = np.zeros(ys.shape, np.uint8)
     cv2.ellipse(tall, (60, 80), (25, 60), 0, 0, 360, 1, -1)
     known[tall > 0] = False
-    known[30:70, 150:220] = False  # a second hole, solved on its own
+    known[30:70, 150:220] = False  # a second hole
     filled = fill_membrane(plane, known)
     assert np.array_equal(filled[known], plane[known])
     assert np.abs(filled - plane)[~known].max() < 0.25
