@@ -96,22 +96,19 @@ def _solve(field, unknown, tolerance):
     top, left = max(0, ys.min() - 1), max(0, xs.min() - 1)
     index = np.full((min(height, ys.max() + 2) - top, min(width, xs.max() + 2) - left), -1, np.int64)
     index[ys - top, xs - left] = np.arange(len(ys))
-    fixed = np.zeros((len(ys), field.shape[2]), np.float32)
-    links = []
+    fixed = np.zeros((len(ys), field.shape[2]), np.float32)  # a quarter of the known neighbours' sum
+    links = []  # per direction: the unknown neighbour's number (0 where known) and 1 where it is unknown
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         ny, nx = np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)
         other = index[ny - top, nx - left]
         fixed += np.where(other[:, None] < 0, field[ny, nx], 0.0)
-        links.append(np.maximum(other, 0))
-        links.append((other >= 0).astype(np.float32)[:, None])
+        links.append((np.maximum(other, 0), (other >= 0).astype(np.float32)[:, None]))
     fixed *= 0.25
-    pairs = list(zip(links[0::2], links[1::2]))
 
     def apply(x):
-        around = sum(x[j] * on for j, on in pairs)
-        return x - 0.25 * around
+        return x - 0.25 * sum(x[j] * on for j, on in links)
 
-    x = field[ys, xs].astype(np.float32)
+    x = field[ys, xs]
     residual = fixed - apply(x)
     direction = residual.copy()
     power = (residual * residual).sum(axis=0)
