@@ -219,9 +219,9 @@ def full_size_cost():
               f"   {wall:.3f} s/frame ({cpu:.3f} CPU s/frame)")
 
 
-def spatial_only(media):
-    """What no frame shows is invented from the hole's border: each real
-    case's holes filled frame by frame from that frame alone, by the solved
+def spatial_only(cases):
+    """What no frame shows is invented from the hole's border: each of the
+    real `cases`' holes filled frame by frame from that frame alone, by the solved
     membrane InpaintFlow uses (smooth.fill_membrane), its push-pull start
     (smooth.fill_smooth), and OpenCV's TELEA and Navier-Stokes."""
     methods = {
@@ -233,8 +233,7 @@ def spatial_only(media):
     print("spatial invention alone, each frame from its own border (PSNR in the hole, dB):")
     print("  " + "".join(f"{name:>15}" for name in methods) + "   case")
     squared, count = dict.fromkeys(methods, 0.0), 0
-    for make_case in CASES:
-        case = make_case(media)
+    for case in cases:
         hole = case.masks > 0
         row = []
         for name, invent in methods.items():
@@ -314,9 +313,10 @@ def main(argv=None):
         print(f"real footage: skipped, no media at {media} (set INPAINTERZ_SHARED)")
         return 0
     score("tennis + sliding blobs", *tennis_blobs_shot(media))
-    gains, held_gains = {}, {}
+    gains, held_gains, cases = {}, {}, []
     for make_case in CASES:
         case = make_case(media)
+        cases.append(case)
         holdout = ("InpaintFlow + holdout", lambda: np.stack(fill_clip(case.frames, case.masks, holdout=case.people)))
         scores, results = score(case.name, case.frames, case.masks, case.truth, extra_runs=[holdout])
         gains[case.name] = scores["InpaintFlow"] - scores["InpaintOpenCV"]
@@ -330,7 +330,7 @@ def main(argv=None):
     print(f"worst real-footage case: {worst}: InpaintFlow {gains[worst]:+.2f} dB over TELEA in the hole")
     worst = min(held_gains, key=held_gains.get)
     print(f"worst with the people's matte as holdout: {worst}: {held_gains[worst]:+.2f} dB")
-    spatial_only(media)
+    spatial_only(cases)
     if args.random:
         random_placements(media, args.random, args.sheets)
     return 0
